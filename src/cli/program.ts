@@ -1,0 +1,36 @@
+import { Command, Option } from 'commander';
+import { version } from '../version.js';
+import { registerBackupCommands } from './backup.command.js';
+import { registerConfigCommand } from './config.command.js';
+import { registerMigrateCommand } from './migrate.command.js';
+import { registerSecretsCommands } from './secrets.command.js';
+import { registerServeCommand } from './serve.command.js';
+import { registerTokenCommands } from './token.command.js';
+import { registerUserCommands } from './user.command.js';
+import { registerWorkerCommand } from './worker.command.js';
+import { registerWorkflowCommands } from './workflow.command.js';
+import { registerRunCommands } from './run.command.js';
+
+/** The `clarion` command line. Built fresh per call so tests can run commands in-process. */
+export function buildProgram(): Command {
+  const program = new Command()
+    .name('clarion')
+    .description('Self-hosted platform for running AI agents against real systems.')
+    .version(version)
+    .addOption(
+      new Option('-c, --config <file>', 'YAML config file (default: ./clarion.yaml if present)').env('CLARION_CONFIG'),
+    )
+    .showHelpAfterError();
+
+  registerServeCommand(program);
+  registerWorkerCommand(program);
+  registerMigrateCommand(program);
+  registerConfigCommand(program);
+  registerUserCommands(program);
+  registerTokenCommands(program);
+  registerBackupCommands(program);
+  registerSecretsCommands(program);
+  registerWorkflowCommands(program);
+  registerRunCommands(program);
+  return program;
+}

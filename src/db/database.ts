@@ -1,0 +1,85 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect, type Transaction } from 'kysely';
+import pg from 'pg';
+import type { Tables } from './tables.js';
+
+export type Dialect = 'sqlite' | 'postgres';
+export type Db = Kysely<Tables>;
+export type Trx = Transaction<Tables>;
+/** A database handle or an open transaction: repositories take either. */
+export type DbOrTrx = Kysely<Tables>;
+
+export interface Database {
+  readonly db: Db;
+  readonly dialect: Dialect;
+  /** Where the data lives, for logs: a file path or a URL without its password. */
+  readonly location: string;
+  /** The SQLite file, for backups; undefined on PostgreSQL. */
+  readonly sqliteFile?: string;
+  destroy(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  /** `postgres://...`, `sqlite:PATH`, or empty for `<dataDir>/clarion.db`. */
+  url?: string | undefined;
+  dataDir: string;
+  /** PostgreSQL schema to use (tests give each run its own). */
+  schema?: string;
+  poolSize?: number;
+}
+
+// BIGINT (int8) and NUMERIC come back as strings by default; our counters fit in a double.
+pg.types.setTypeParser(20, (v) => Number(v));
+pg.types.setTypeParser(1700, (v) => Number(v));
+
+export function createDatabase(opts: DatabaseOptions): Database {
+  const url = opts.url ?? '';
+  if (/^postgres(ql)?:\/\//.test(url)) {
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: opts.poolSize ?? 10,
+      ...(opts.schema ? { options: `-c search_path=${opts.schema}` } : {}),
+    });
+    const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
+    const safe = new URL(url);
+    if (safe.password) safe.password = '***';
+    return { db, dialect: 'postgres', location: safe.toString(), destroy: () => db.destroy() };
+  }
+  const file = url.startsWith('sqlite:')
+    ? path.resolve(url.slice('sqlite:'.length))
+    : path.join(opts.dataDir, 'clarion.db');
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const sqlite = openSqlite(file);
+  const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: sqlite }) });
+  return { db, dialect: 'sqlite', location: file, sqliteFile: file, destroy: () => db.destroy() };
+}
+
+export function openSqlite(file: string): SQLite.Database {
+  const sqlite = new SQLite(file);
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('synchronous = NORMAL');
+  sqlite.pragma('foreign_keys = ON');
+  sqlite.pragma('busy_timeout = 5000');
+  cachePreparedStatements(sqlite);
+  return sqlite;
+}
+
+/**
+ * Kysely prepares every query afresh; preparing costs as much as running a small statement, so the
+ * statements of the (few hundred distinct) queries the app issues are kept and reused. A statement
+ * still iterating (busy) is never handed out twice.
+ */
+function cachePreparedStatements(sqlite: SQLite.Database, max = 1000): void {
+  const cache = new Map<string, SQLite.Statement>();
+  const prepare = sqlite.prepare.bind(sqlite);
+  sqlite.prepare = ((source: string) => {
+    const hit = cache.get(source);
+    if (hit && !hit.busy) return hit;
+    const stmt = prepare(source);
+    if (cache.size >= max) cache.clear();
+    cache.set(source, stmt);
+    return stmt;
+  }) as typeof sqlite.prepare;
+}

@@ -1,0 +1,2 @@
+export { AppError, invalid, isAppError } from './app-error.js';
+export { errorCodes, type ErrorCode } from './error-codes.js';

@@ -1,0 +1,89 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { AuthService } from '../auth/auth.service.js';
+import type { Principal } from '../auth/principal.js';
+import { AppError } from '../errors/index.js';
+import type { FixedWindowLimiter } from './fixed-window-limiter.js';
+import { accessFor, allowedBeforePasswordChange, type Access } from './route-permissions.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the auth hook when the request carries valid credentials. */
+    principal?: Principal;
+  }
+  interface FastifyContextConfig {
+    access?: Access;
+  }
+}
+
+/** The acting principal; only call on routes whose access is not `public`. */
+export function principalOf(request: FastifyRequest): Principal {
+  if (!request.principal) throw new AppError('UNAUTHENTICATED');
+  return request.principal;
+}
+
+export function bearerOf(request: FastifyRequest): string | undefined {
+  const h = request.headers.authorization;
+  if (!h) return undefined;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
+  if (!m) throw new AppError('UNAUTHENTICATED', 'Use "Authorization: Bearer <token or API key>".');
+  return m[1];
+}
+
+const routeLists = new WeakMap<FastifyInstance, { method: string; url: string; access: Access }[]>();
+
+/** Every route registered on this server, with the access level it was given (for tests and docs). */
+export function registeredRoutes(app: FastifyInstance): readonly { method: string; url: string; access: Access }[] {
+  return routeLists.get(app) ?? [];
+}
+
+/**
+ * Gives every route its access level from the one table, refusing to register a route that has none.
+ * Called before any plugin adds routes, so plugin routes (CORS preflight, docs) are covered too.
+ */
+export function registerRouteAccess(app: FastifyInstance): void {
+  const list: { method: string; url: string; access: Access }[] = [];
+  routeLists.set(app, list);
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    for (const method of methods) {
+      const access = accessFor(method, route.url);
+      if (!access) throw new Error(`route ${method} ${route.url} has no entry in src/http/route-permissions.ts`);
+      route.config = { ...(route.config ?? {}), access };
+      list.push({ method, url: route.url, access });
+    }
+  });
+}
+
+/** On each request: authenticates the bearer credential and checks the route's access level. */
+export function registerAuthHook(app: FastifyInstance, auth: AuthService, attempts: FixedWindowLimiter): void {
+  app.addHook('onRequest', async (request, reply) => {
+    const access = request.routeOptions.config.access;
+    if (access === undefined) return; // 404 handler
+    const token = bearerOf(request);
+    if (token) {
+      const key = `auth:${request.ip}`;
+      const wait = attempts.retryAfter(key);
+      if (wait > 0) {
+        reply.header('retry-after', String(wait));
+        throw new AppError('RATE_LIMITED', 'Too many failed sign-in attempts; retry later.', {
+          retry_after_seconds: wait,
+        });
+      }
+      try {
+        request.principal = await auth.authenticate(token);
+      } catch (err) {
+        if (err instanceof AppError && err.status === 401) attempts.hit(key);
+        throw err;
+      }
+    }
+    if (access === 'public') return;
+    const p = request.principal;
+    if (!p) throw new AppError('UNAUTHENTICATED');
+    if (p.mustChangePassword && !allowedBeforePasswordChange.has(`${request.method} ${request.routeOptions.url}`)) {
+      throw new AppError('PASSWORD_CHANGE_REQUIRED');
+    }
+    if (access !== 'authenticated' && !p.permissions.has(access)) {
+      throw new AppError('FORBIDDEN', `This needs the permission ${access}.`, { permission: access });
+    }
+  });
+}
