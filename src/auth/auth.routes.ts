@@ -1,0 +1,83 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { AppError } from '../errors/index.js';
+import { principalOf } from '../http/auth-hook.js';
+import type { FixedWindowLimiter } from '../http/fixed-window-limiter.js';
+import type { AuthService } from './auth.service.js';
+import type { UserService } from './user.service.js';
+import { ChangePasswordBody, LoginBody, LogoutBody, Me, RefreshBody, RegisterBody, TokenPair, User } from './user.js';
+
+export interface AuthRoutesDeps {
+  auth: AuthService;
+  users: UserService;
+  attempts: FixedWindowLimiter;
+}
+
+const tags = ['auth'];
+
+export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesDeps> = async (app, { auth, users, attempts }) => {
+  app.post('/register', { schema: { tags, body: RegisterBody, response: { 201: User } } }, async (req, reply) =>
+    reply.status(201).send(await users.register(req.principal, req.body)),
+  );
+
+  app.post(
+    '/login',
+    { schema: { tags, security: [], body: LoginBody, response: { 200: TokenPair } } },
+    async (req, reply) => {
+      // Every attempt counts against the address, so guessing is slow whether or not it succeeds.
+      const key = `auth:${req.ip}`;
+      const wait = attempts.retryAfter(key);
+      if (wait > 0) {
+        throw new AppError(
+          'RATE_LIMITED',
+          'Too many sign-in attempts; retry later.',
+          { retry_after_seconds: wait },
+          {
+            'retry-after': String(wait),
+          },
+        );
+      }
+      attempts.hit(key);
+      const pair = await auth.login(req.body.username, req.body.password, {
+        ip: req.ip,
+        ...(req.headers['user-agent'] ? { userAgent: req.headers['user-agent'] } : {}),
+      });
+      return reply.send(pair);
+    },
+  );
+
+  app.post(
+    '/refresh',
+    { schema: { tags, security: [], body: RefreshBody, response: { 200: TokenPair } } },
+    async (req) => auth.refresh(req.body.refresh_token),
+  );
+
+  app.post(
+    '/logout',
+    {
+      schema: { tags, body: LogoutBody, response: { 204: Type.Null() } },
+      // The body is optional: a bare `POST /logout` ends the session of the access token.
+      preValidation: async (req) => {
+        req.body ??= {};
+      },
+    },
+    async (req, reply) => {
+      await auth.logout(principalOf(req), req.body.refresh_token);
+      return reply.status(204).send(null);
+    },
+  );
+
+  app.get('/me', { schema: { tags, response: { 200: Me } } }, async (req) => {
+    const p = principalOf(req);
+    return { user: await users.get(p.userId), permissions: [...p.permissions].sort(), via: p.via };
+  });
+
+  app.post(
+    '/password',
+    { schema: { tags, body: ChangePasswordBody, response: { 204: Type.Null() } } },
+    async (req, reply) => {
+      await users.changeOwnPassword(principalOf(req), req.body.current_password, req.body.new_password);
+      return reply.status(204).send(null);
+    },
+  );
+};
