@@ -1,0 +1,140 @@
+import { errors, request, type Dispatcher } from 'undici';
+import { ProviderError, parseRetryAfter } from './provider-error.js';
+
+export interface HttpCallOptions {
+  dispatcher: Dispatcher;
+  timeoutMs: number;
+  signal?: AbortSignal;
+  /** The provider key: replaced by `***` in any message that quotes it. */
+  secret?: string;
+}
+
+const MAX_ERROR_BODY = 64 * 1024;
+
+/** Removes the key from upstream text (some providers echo a part of it in 401 messages). */
+export function scrub(text: string, secret: string | undefined): string {
+  if (!secret || secret.length < 4) return text;
+  let out = text.split(secret).join('***');
+  // Providers also quote a key's tail ("...abcd"); keep no 8+ character run of it.
+  if (secret.length >= 12) out = out.split(secret.slice(-8)).join('***');
+  return out;
+}
+
+function classify(err: unknown, secret: string | undefined): ProviderError {
+  if (err instanceof ProviderError) return err;
+  const e = err as { name?: string; code?: string; message?: string };
+  if (e.name === 'AbortError' || e.code === 'UND_ERR_ABORTED')
+    return new ProviderError('aborted', 'the call was cancelled');
+  if (
+    err instanceof errors.HeadersTimeoutError ||
+    err instanceof errors.BodyTimeoutError ||
+    e.code === 'UND_ERR_CONNECT_TIMEOUT' ||
+    e.name === 'TimeoutError'
+  ) {
+    return new ProviderError('timeout', 'the provider did not answer in time');
+  }
+  return new ProviderError('network', scrub(e.message ?? String(err), secret));
+}
+
+/** Reads the provider's error message from its JSON body (OpenAI and Anthropic both use `error.message`). */
+function errorMessage(status: number, text: string): string {
+  try {
+    const j = JSON.parse(text) as { error?: { message?: string } | string; message?: string };
+    const m = typeof j.error === 'string' ? j.error : (j.error?.message ?? j.message);
+    if (m) return m.slice(0, 500);
+  } catch {
+    // not JSON
+  }
+  return text ? text.slice(0, 200) : `HTTP ${status}`;
+}
+
+async function send(
+  url: string,
+  method: 'GET' | 'POST',
+  headers: Record<string, string>,
+  body: unknown,
+  o: HttpCallOptions,
+): Promise<Dispatcher.ResponseData> {
+  let res: Dispatcher.ResponseData;
+  try {
+    res = await request(url, {
+      method,
+      headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      dispatcher: o.dispatcher,
+      headersTimeout: o.timeoutMs,
+      bodyTimeout: o.timeoutMs,
+      // undici's request() never follows redirects, so the key only ever reaches the provider's own host.
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
+  } catch (err) {
+    throw classify(err, o.secret);
+  }
+  if (res.statusCode >= 300) {
+    let text = '';
+    try {
+      for await (const chunk of res.body) {
+        text += String(chunk);
+        if (text.length > MAX_ERROR_BODY) break;
+      }
+    } catch {
+      // the body is only for the message
+    }
+    res.body.destroy();
+    throw new ProviderError(
+      'http',
+      scrub(errorMessage(res.statusCode, text), o.secret),
+      res.statusCode,
+      parseRetryAfter(res.headers['retry-after']),
+    );
+  }
+  return res;
+}
+
+export async function postJson<T>(
+  url: string,
+  headers: Record<string, string>,
+  body: unknown,
+  o: HttpCallOptions,
+): Promise<T> {
+  const res = await send(url, 'POST', headers, body, o);
+  try {
+    return (await res.body.json()) as T;
+  } catch (err) {
+    const c = classify(err, o.secret);
+    throw c.kind === 'network' ? new ProviderError('protocol', 'the provider sent a body that is not JSON') : c;
+  }
+}
+
+export async function getJson<T>(url: string, headers: Record<string, string>, o: HttpCallOptions): Promise<T> {
+  const res = await send(url, 'GET', headers, undefined, o);
+  try {
+    return (await res.body.json()) as T;
+  } catch (err) {
+    const c = classify(err, o.secret);
+    throw c.kind === 'network' ? new ProviderError('protocol', 'the provider sent a body that is not JSON') : c;
+  }
+}
+
+/** Opens a streamed POST; resolves once the provider accepted (2xx) so the router can still fall back. */
+export async function postStream(
+  url: string,
+  headers: Record<string, string>,
+  body: unknown,
+  o: HttpCallOptions,
+): Promise<AsyncIterable<Uint8Array>> {
+  const res = await send(url, 'POST', { accept: 'text/event-stream', ...headers }, body, o);
+  const stream = res.body;
+  const secret = o.secret;
+  return {
+    async *[Symbol.asyncIterator]() {
+      try {
+        for await (const chunk of stream) yield chunk as Uint8Array;
+      } catch (err) {
+        throw classify(err, secret);
+      } finally {
+        stream.destroy();
+      }
+    },
+  };
+}
