@@ -1,0 +1,231 @@
+import type { DbOrTrx } from '../db/database.js';
+import { toJson } from '../db/json.js';
+import { nowIso } from '../db/time.js';
+import type { RunEventsTable, RunsTable, RunStepsTable, StepAttemptsTable } from '../workflows/workflows.tables.js';
+
+export const TERMINAL_RUN = ['completed', 'failed', 'cancelled'] as const;
+export const ACTIVE_RUN = ['running', 'waiting'] as const;
+
+export interface RunFilters {
+  workflowId?: string | undefined;
+  status?: string | undefined;
+  since?: string | undefined;
+  limit: number;
+  after?: { k: string; id: string } | undefined;
+}
+
+/** All SQL of runs, their steps, attempts and events. Reads of a user's run are scoped by owner. */
+export class RunRepository {
+  async insertRun(db: DbOrTrx, row: RunsTable): Promise<void> {
+    await db.insertInto('runs').values(row).execute();
+  }
+
+  async find(db: DbOrTrx, userId: string, id: string): Promise<RunsTable | undefined> {
+    return db.selectFrom('runs').selectAll().where('id', '=', id).where('user_id', '=', userId).executeTakeFirst();
+  }
+
+  /** Unscoped: the engine acts on runs it has claimed. */
+  async get(db: DbOrTrx, id: string): Promise<RunsTable | undefined> {
+    return db.selectFrom('runs').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  async findByIdempotencyKey(
+    db: DbOrTrx,
+    userId: string,
+    workflowId: string,
+    key: string,
+  ): Promise<RunsTable | undefined> {
+    return db
+      .selectFrom('runs')
+      .selectAll()
+      .where('user_id', '=', userId)
+      .where('workflow_id', '=', workflowId)
+      .where('idempotency_key', '=', key)
+      .executeTakeFirst();
+  }
+
+  async list(db: DbOrTrx, userId: string, f: RunFilters): Promise<RunsTable[]> {
+    let q = db.selectFrom('runs').selectAll().where('user_id', '=', userId);
+    if (f.workflowId) q = q.where('workflow_id', '=', f.workflowId);
+    if (f.status) q = q.where('status', '=', f.status);
+    if (f.since) q = q.where('created_at', '>=', f.since);
+    if (f.after) {
+      const a = f.after;
+      q = q.where((eb) =>
+        eb.or([eb('created_at', '<', a.k), eb.and([eb('created_at', '=', a.k), eb('id', '<', a.id)])]),
+      );
+    }
+    return q
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(f.limit + 1)
+      .execute();
+  }
+
+  async update(db: DbOrTrx, id: string, fields: Partial<RunsTable>): Promise<void> {
+    await db
+      .updateTable('runs')
+      .set({ ...fields, updated_at: nowIso() })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  async children(db: DbOrTrx, parentRunId: string): Promise<RunsTable[]> {
+    return db.selectFrom('runs').selectAll().where('parent_run_id', '=', parentRunId).execute();
+  }
+
+  async countActiveForUser(db: DbOrTrx, userId: string): Promise<number> {
+    const r = await db
+      .selectFrom('runs')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('user_id', '=', userId)
+      .where('status', 'in', [...ACTIVE_RUN])
+      .executeTakeFirstOrThrow();
+    return Number(r.n);
+  }
+
+  async countActiveForWorkflow(db: DbOrTrx, workflowId: string): Promise<number> {
+    const r = await db
+      .selectFrom('runs')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('workflow_id', '=', workflowId)
+      .where('status', 'in', [...ACTIVE_RUN])
+      .executeTakeFirstOrThrow();
+    return Number(r.n);
+  }
+
+  async cancelRequested(db: DbOrTrx, ids: string[]): Promise<string[]> {
+    if (ids.length === 0) return [];
+    const rows = await db
+      .selectFrom('runs')
+      .select('id')
+      .where('id', 'in', ids)
+      .where('cancel_requested', '=', 1)
+      .execute();
+    return rows.map((r) => r.id);
+  }
+
+  async steps(db: DbOrTrx, runId: string): Promise<RunStepsTable[]> {
+    return db.selectFrom('run_steps').selectAll().where('run_id', '=', runId).execute();
+  }
+
+  async step(db: DbOrTrx, runId: string, key: string): Promise<RunStepsTable | undefined> {
+    return db
+      .selectFrom('run_steps')
+      .selectAll()
+      .where('run_id', '=', runId)
+      .where('step_key', '=', key)
+      .executeTakeFirst();
+  }
+
+  async putStep(db: DbOrTrx, row: RunStepsTable): Promise<void> {
+    const { run_id: _r, step_key: _k, ...rest } = row;
+    await db
+      .insertInto('run_steps')
+      .values(row)
+      .onConflict((oc) => oc.columns(['run_id', 'step_key']).doUpdateSet(rest))
+      .execute();
+  }
+
+  async deleteSteps(db: DbOrTrx, runId: string, keys: string[]): Promise<void> {
+    if (keys.length === 0) return;
+    await db.deleteFrom('run_steps').where('run_id', '=', runId).where('step_key', 'in', keys).execute();
+  }
+
+  async insertAttempt(db: DbOrTrx, row: StepAttemptsTable): Promise<void> {
+    await db.insertInto('step_attempts').values(row).execute();
+  }
+
+  async finishAttempt(db: DbOrTrx, id: string, fields: Partial<StepAttemptsTable>): Promise<void> {
+    await db.updateTable('step_attempts').set(fields).where('id', '=', id).execute();
+  }
+
+  /** Marks attempts a crashed worker left running (they run again under the same key). */
+  async interruptAttempts(db: DbOrTrx, runId: string, key: string): Promise<void> {
+    await db
+      .updateTable('step_attempts')
+      .set({ status: 'interrupted', finished_at: nowIso() })
+      .where('run_id', '=', runId)
+      .where('step_key', '=', key)
+      .where('status', '=', 'running')
+      .execute();
+  }
+
+  async attempts(db: DbOrTrx, runId: string): Promise<StepAttemptsTable[]> {
+    return db
+      .selectFrom('step_attempts')
+      .selectAll()
+      .where('run_id', '=', runId)
+      .orderBy('started_at')
+      .orderBy('attempt')
+      .execute();
+  }
+
+  /** Appends an event with the run's next sequence number; call inside the transaction of the change. */
+  async appendEvent(
+    db: DbOrTrx,
+    run: { id: string; user_id: string; workflow_id: string },
+    type: string,
+    stepKey: string | null,
+    data: Record<string, unknown>,
+  ): Promise<RunEventsTable> {
+    const r = await db
+      .updateTable('runs')
+      .set((eb) => ({ event_seq: eb('event_seq', '+', 1) }))
+      .where('id', '=', run.id)
+      .returning('event_seq')
+      .executeTakeFirstOrThrow();
+    const row: RunEventsTable = {
+      run_id: run.id,
+      seq: Number(r.event_seq),
+      user_id: run.user_id,
+      workflow_id: run.workflow_id,
+      type,
+      step_key: stepKey,
+      data: toJson(data),
+      created_at: nowIso(),
+    };
+    await db.insertInto('run_events').values(row).execute();
+    return row;
+  }
+
+  /** Appends several events at once (one sequence bump, one insert). */
+  async appendEvents(
+    db: DbOrTrx,
+    run: { id: string; user_id: string; workflow_id: string },
+    events: { type: string; stepKey: string | null; data: Record<string, unknown> }[],
+  ): Promise<RunEventsTable[]> {
+    if (events.length === 0) return [];
+    const r = await db
+      .updateTable('runs')
+      .set((eb) => ({ event_seq: eb('event_seq', '+', events.length) }))
+      .where('id', '=', run.id)
+      .returning('event_seq')
+      .executeTakeFirstOrThrow();
+    const first = Number(r.event_seq) - events.length + 1;
+    const at = nowIso();
+    const rows: RunEventsTable[] = events.map((e, i) => ({
+      run_id: run.id,
+      seq: first + i,
+      user_id: run.user_id,
+      workflow_id: run.workflow_id,
+      type: e.type,
+      step_key: e.stepKey,
+      data: toJson(e.data),
+      created_at: at,
+    }));
+    await db.insertInto('run_events').values(rows).execute();
+    return rows;
+  }
+
+  async events(db: DbOrTrx, runId: string, afterSeq: number, limit: number): Promise<RunEventsTable[]> {
+    return db
+      .selectFrom('run_events')
+      .selectAll()
+      .where('run_id', '=', runId)
+      .where('seq', '>', afterSeq)
+      .orderBy('seq')
+      .limit(limit)
+      .execute();
+  }
+}

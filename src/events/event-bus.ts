@@ -1,0 +1,14 @@
+/** A published event: any JSON object. Run events carry `seq`, `type`, `run_id`. */
+export type BusEvent = Record<string, unknown>;
+
+/**
+ * Live fan-out of events to subscribers (WebSocket hub, SSE, engine wake-ups). Delivery is
+ * best effort and in publish order per channel; durable history lives in `run_events`.
+ * Channels: `run:<id>`, `workflow:<id>`, `dashboard`, `user:<id>`, `engine`.
+ */
+export interface EventBus {
+  publish(channel: string, event: BusEvent): Promise<void>;
+  /** Returns the unsubscribe function. */
+  subscribe(channel: string, handler: (event: BusEvent) => void): () => void;
+  close(): Promise<void>;
+}

@@ -1,0 +1,139 @@
+import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
+import type { Db, Dialect } from '../db/database.js';
+import { fromJson, toJson } from '../db/json.js';
+import type { EnqueueOptions, JobQueue, LeasedJob } from './job-queue.js';
+
+const READY = 'ready';
+const LEASED = 'leased';
+/** Leased, and enqueued again meanwhile: due again as soon as the holder lets go. */
+const LEASED_AGAIN = 'leased_again';
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** The embedded JobQueue: a table in the same database, claimed with leases. */
+export class TableJobQueue implements JobQueue {
+  constructor(
+    private readonly db: Db,
+    private readonly dialect: Dialect,
+  ) {}
+
+  async enqueue<P>(queue: string, key: string, payload: P, opts: EnqueueOptions = {}): Promise<void> {
+    const now = Date.now();
+    const at = iso(now + Math.max(0, opts.delayMs ?? 0));
+    const nowS = iso(now);
+    // One statement, so two enqueuers of the same key cannot both insert.
+    await sql`
+      insert into jobs (id, queue, job_key, payload, status, available_at, attempts, created_at, updated_at)
+      values (${randomUUID()}, ${queue}, ${key}, ${toJson(payload)}, ${READY}, ${at}, 0, ${nowS}, ${nowS})
+      on conflict (queue, job_key) do update set
+        payload = excluded.payload,
+        updated_at = excluded.updated_at,
+        available_at = case when jobs.status = ${READY} and jobs.available_at > excluded.available_at
+          then excluded.available_at
+          when jobs.status = ${READY} then jobs.available_at
+          else excluded.available_at end,
+        status = case when jobs.status = ${READY} then jobs.status else ${LEASED_AGAIN} end
+    `.execute(this.db);
+  }
+
+  async claim<P>(queue: string, owner: string, opts: { limit: number; leaseMs: number }): Promise<LeasedJob<P>[]> {
+    if (opts.limit <= 0) return [];
+    const now = iso(Date.now());
+    const until = iso(Date.now() + opts.leaseMs);
+    const due = (qb: Db) =>
+      qb
+        .selectFrom('jobs')
+        .select('id')
+        .where('queue', '=', queue)
+        .where((eb) =>
+          eb.or([
+            eb.and([eb('status', '=', READY), eb('available_at', '<=', now)]),
+            eb.and([eb('status', 'in', [LEASED, LEASED_AGAIN]), eb('lease_until', '<', now)]),
+          ]),
+        )
+        .orderBy('available_at')
+        .limit(opts.limit);
+    const run = async (trx: Db) => {
+      const ids =
+        this.dialect === 'postgres'
+          ? (await due(trx).forUpdate().skipLocked().execute()).map((r) => r.id)
+          : (await due(trx).execute()).map((r) => r.id);
+      if (ids.length === 0) return [];
+      return trx
+        .updateTable('jobs')
+        .set((eb) => ({
+          status: LEASED,
+          lease_owner: owner,
+          lease_until: until,
+          attempts: eb('attempts', '+', 1),
+          updated_at: now,
+        }))
+        .where('id', 'in', ids)
+        .returningAll()
+        .execute();
+    };
+    const rows = await this.db.transaction().execute(run);
+    return rows.map((r) => ({
+      id: r.id,
+      queue: r.queue,
+      key: r.job_key,
+      payload: fromJson<P>(r.payload, null as P),
+      attempts: r.attempts,
+      leaseUntil: new Date(until),
+    }));
+  }
+
+  async renew(job: LeasedJob, owner: string, leaseMs: number): Promise<boolean> {
+    const until = iso(Date.now() + leaseMs);
+    const r = await this.db
+      .updateTable('jobs')
+      .set({ lease_until: until })
+      .where('id', '=', job.id)
+      .where('lease_owner', '=', owner)
+      .where('status', 'in', [LEASED, LEASED_AGAIN])
+      .executeTakeFirst();
+    if (Number(r.numUpdatedRows) === 1) job.leaseUntil = new Date(until);
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  async complete(job: LeasedJob, owner: string): Promise<boolean> {
+    const del = await this.db
+      .deleteFrom('jobs')
+      .where('id', '=', job.id)
+      .where('lease_owner', '=', owner)
+      .where('status', '=', LEASED)
+      .executeTakeFirst();
+    if (Number(del.numDeletedRows) === 1) return true;
+    return this.release(job, owner, 0);
+  }
+
+  async release(job: LeasedJob, owner: string, delayMs: number): Promise<boolean> {
+    const now = Date.now();
+    const at = iso(now + Math.max(0, delayMs));
+    const r = await this.db
+      .updateTable('jobs')
+      .set((eb) => ({
+        // Enqueued again meanwhile: due now (the enqueuer asked for it), not after the delay.
+        available_at: eb.case().when('status', '=', LEASED_AGAIN).then(iso(now)).else(at).end(),
+        status: READY,
+        lease_owner: null,
+        lease_until: null,
+        updated_at: iso(now),
+      }))
+      .where('id', '=', job.id)
+      .where('lease_owner', '=', owner)
+      .where('status', 'in', [LEASED, LEASED_AGAIN])
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  async size(queue: string): Promise<number> {
+    const r = await this.db
+      .selectFrom('jobs')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('queue', '=', queue)
+      .executeTakeFirstOrThrow();
+    return Number(r.n);
+  }
+}
