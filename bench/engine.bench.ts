@@ -1,0 +1,262 @@
+/**
+ * Workflow engine benchmarks (`npm run bench -- engine [--runs N] [--concurrent N] [--sustain 60s] [--only NAME]`):
+ * - throughput: N runs of a 5-step transform workflow; durable steps/s and per-step overhead, beside the
+ *   rate of committed single-row inserts into the same database measured in the same run;
+ * - fanout: N concurrent runs whose one step waits 200 ms on a local upstream over HTTP, against the ideal;
+ * - memory: runs started continuously for a duration; heap after GC at the start and at the end.
+ * Add `--postgres URL` to run on PostgreSQL instead of SQLite.
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { sql } from 'kysely';
+import pino from 'pino';
+import { Type } from 'typebox';
+import { Agent, request } from 'undici';
+import { createApp, type App } from '../src/app.js';
+import type { Principal } from '../src/auth/principal.js';
+import { loadConfig } from '../src/config/config.js';
+import { parseDuration } from '../src/config/setting.js';
+import { createEngine, type Engine } from '../src/engine/engine.module.js';
+
+function arg(args: string[], name: string, def: string): string {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] ? args[i + 1]! : def;
+}
+
+const FIVE_STEPS = `name: bench5
+inputs: { n: { type: integer, default: 1 } }
+steps:
+  - { id: s1, uses: transform, with: { v: "\${{ inputs.n + 1 }}" } }
+  - { id: s2, needs: [s1], uses: transform, with: { v: "\${{ steps.s1.output.v * 2 }}" } }
+  - { id: s3, needs: [s2], uses: transform, with: { v: "\${{ steps.s2.output.v + 3 }}" } }
+  - { id: s4, needs: [s3], uses: transform, with: { v: "\${{ steps.s3.output.v - 1 }}", label: "run \${{ run.id }}" } }
+  - { id: s5, needs: [s4], uses: transform, with: { v: "\${{ steps.s4.output.v }}" } }
+outputs: { v: "\${{ steps.s5.output.v }}" }
+`;
+
+interface Ctx {
+  app: App;
+  engine: Engine;
+  principal: Principal;
+}
+
+async function open(pgUrl: string | undefined): Promise<Ctx & { close: () => Promise<void> }> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'clarion-bench-engine-'));
+  let schema: string | undefined;
+  if (pgUrl) {
+    const pg = await import('pg');
+    schema = `bench_${Date.now()}`;
+    const c = new pg.default.Client({ connectionString: pgUrl });
+    await c.connect();
+    await c.query(`create schema ${schema}`);
+    await c.end();
+  }
+  const config = loadConfig({
+    env: {},
+    cwd: dataDir,
+    overrides: {
+      data_dir: dataDir,
+      port: 0,
+      log_level: 'silent',
+      admin_password: 'bench-admin-password',
+      engine_max_runs_per_user: 100_000,
+      engine_max_concurrent_runs: 2000,
+      engine_poll_interval: '50ms',
+      llm_autodetect: false,
+      ...(pgUrl ? { database_url: pgUrl } : {}),
+    },
+  });
+  const logger = pino({ level: 'silent' });
+  const app = await createApp(config, {
+    logger,
+    startEngine: false,
+    announce: () => {},
+    ...(schema ? { dbSchema: schema } : {}),
+  });
+  const admin = (await app.services.users.findByLogin('admin'))!;
+  const principal: Principal = {
+    userId: admin.id,
+    username: 'admin',
+    role: 'admin',
+    permissions: new Set(),
+    via: 'jwt',
+    mustChangePassword: false,
+  };
+  // A second engine on the same database: the bench starts and stops its executor itself.
+  const engine = createEngine({
+    config,
+    database: app.database,
+    logger,
+    tasks: app.tasks,
+    secrets: app.secrets,
+    taskServices: () => ({}),
+  });
+  return {
+    app,
+    engine,
+    principal,
+    close: async () => {
+      await engine.executor.stop();
+      await app.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+      if (pgUrl && schema) {
+        const pg = await import('pg');
+        const c = new pg.default.Client({ connectionString: pgUrl });
+        await c.connect();
+        await c.query(`drop schema ${schema} cascade`);
+        await c.end();
+      }
+    },
+  };
+}
+
+async function countDone(app: App, workflowId: string): Promise<number> {
+  const r = await app.database.db
+    .selectFrom('runs')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('workflow_id', '=', workflowId)
+    .where('status', 'in', ['completed', 'failed', 'cancelled'])
+    .executeTakeFirstOrThrow();
+  return Number(r.n);
+}
+
+async function waitAll(app: App, workflowId: string, n: number): Promise<void> {
+  while ((await countDone(app, workflowId)) < n) await new Promise((r) => setTimeout(r, 20));
+}
+
+/** Committed single-row inserts, one transaction each: the floor any durable step sits on. */
+async function insertBaseline(app: App, n: number): Promise<number> {
+  const db = app.database.db;
+  await sql`create table if not exists bench_inserts (id text primary key, v text not null)`.execute(db);
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    await db.transaction().execute(async (trx) => {
+      await sql`insert into bench_inserts (id, v) values (${`r${i}`}, ${'{"v":1}'})`.execute(trx);
+    });
+  }
+  return n / ((performance.now() - t0) / 1000);
+}
+
+async function throughput(c: Ctx, runs: number): Promise<void> {
+  const wf = await c.app.services.workflows.create(c.principal, { source: FIVE_STEPS });
+  const baseline = await insertBaseline(c.app, 20_000);
+  const t0 = performance.now();
+  for (let i = 0; i < runs; i++) await c.app.services.runs.start(c.principal.userId, wf.id, { inputs: { n: i } });
+  const enqueueS = (performance.now() - t0) / 1000;
+  const t1 = performance.now();
+  c.engine.executor.start();
+  await waitAll(c.app, wf.id, runs);
+  const execS = (performance.now() - t1) / 1000;
+  await c.engine.executor.stop();
+  const failed = await c.app.database.db
+    .selectFrom('runs')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('workflow_id', '=', wf.id)
+    .where('status', '!=', 'completed')
+    .executeTakeFirstOrThrow();
+  const steps = runs * 5;
+  console.log(`throughput (${c.app.database.dialect}):`);
+  console.log(
+    `  baseline: ${baseline.toFixed(0)} committed single-row inserts/s (${(1e6 / baseline).toFixed(0)} µs each)`,
+  );
+  console.log(`  queued ${runs} runs in ${enqueueS.toFixed(2)} s (${(runs / enqueueS).toFixed(0)} runs/s)`);
+  console.log(
+    `  executed ${steps} durable steps in ${execS.toFixed(2)} s: ${(steps / execS).toFixed(0)} steps/s, ` +
+      `${(runs / execS).toFixed(0)} runs/s, ${((execS * 1e6) / steps).toFixed(0)} µs per step ` +
+      `(= ${((execS * baseline) / steps).toFixed(1)} committed inserts' worth); not completed: ${Number(failed.n)}`,
+  );
+}
+
+async function fanout(c: Ctx, concurrent: number): Promise<void> {
+  const upstream = http.createServer((_req, res) => {
+    setTimeout(() => res.end('{"ok":true}'), 200);
+  });
+  upstream.maxConnections = 10_000;
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(upstream.address() as { port: number }).port}/`;
+  const dispatcher = new Agent({ connections: concurrent + 10 });
+  if (!c.app.tasks.has('bench.upstream')) {
+    c.app.tasks.register({
+      type: 'bench.upstream',
+      description: 'GET the fake upstream (200 ms)',
+      targetTypes: [],
+      inputSchema: Type.Object({}),
+      run: async (_input, ctx) => {
+        const res = await request(url, { signal: ctx.signal, dispatcher });
+        return { status: res.statusCode, body: await res.body.json() };
+      },
+    });
+  }
+  const wf = await c.app.services.workflows.create(c.principal, {
+    source: 'name: fan\nsteps:\n  - { id: call, uses: bench.upstream }\n',
+  });
+  for (let i = 0; i < concurrent; i++) await c.app.services.runs.start(c.principal.userId, wf.id);
+  const t0 = performance.now();
+  c.engine.executor.start();
+  await waitAll(c.app, wf.id, concurrent);
+  const ms = performance.now() - t0;
+  await c.engine.executor.stop();
+  await new Promise<void>((r) => upstream.close(() => r()));
+  await dispatcher.close();
+  console.log(`fanout: ${concurrent} runs, one 200 ms upstream call each, all queued before the executor starts:`);
+  console.log(`  all finished in ${ms.toFixed(0)} ms; ideal 200 ms; ratio ${(ms / 200).toFixed(2)}x (budget 2x)`);
+}
+
+/** Run with NODE_OPTIONS=--expose-gc so heap figures are taken after a full collection. */
+function gc(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
+async function memory(c: Ctx, durationMs: number): Promise<void> {
+  const wf = await c.app.services.workflows.create(c.principal, { source: FIVE_STEPS.replace('bench5', 'bench-mem') });
+  c.engine.executor.start();
+  let started = 0;
+  const batch = async () => {
+    for (let i = 0; i < 50; i++) await c.app.services.runs.start(c.principal.userId, wf.id, { inputs: { n: i } });
+    started += 50;
+    await waitAll(c.app, wf.id, started);
+  };
+  const warmUntil = Date.now() + Math.min(10_000, durationMs * 0.1);
+  while (Date.now() < warmUntil) await batch();
+  gc();
+  const before = process.memoryUsage();
+  const startedBefore = started;
+  const until = Date.now() + durationMs;
+  while (Date.now() < until) await batch();
+  gc();
+  const after = process.memoryUsage();
+  await c.engine.executor.stop();
+  const growth = ((after.heapUsed - before.heapUsed) / before.heapUsed) * 100;
+  const forced = typeof (globalThis as { gc?: unknown }).gc === 'function';
+  console.log(
+    `memory over ${(durationMs / 1000).toFixed(0)} s (${started - startedBefore} runs after warm-up; GC ${forced ? 'forced' : 'NOT forced: set NODE_OPTIONS=--expose-gc'}):`,
+  );
+  console.log(
+    `  heap after GC ${(before.heapUsed / 2 ** 20).toFixed(1)} MB -> ${(after.heapUsed / 2 ** 20).toFixed(1)} MB ` +
+      `(${growth >= 0 ? '+' : ''}${growth.toFixed(1)}%, budget <10%); rss ${(before.rss / 2 ** 20).toFixed(0)} -> ${(after.rss / 2 ** 20).toFixed(0)} MB`,
+  );
+}
+
+export async function run(args: string[]): Promise<void> {
+  const runs = Number(arg(args, 'runs', '10000'));
+  const concurrent = Number(arg(args, 'concurrent', '1000'));
+  const sustain = parseDuration(arg(args, 'sustain', '60s')) ?? 60_000;
+  const only = arg(args, 'only', 'all');
+  const pgUrl = args.includes('--postgres') ? arg(args, 'postgres', '') : undefined;
+  console.log(`engine bench on ${os.cpus().length} cores, node ${process.version}`);
+  for (const [name, fn] of [
+    ['throughput', (c: Ctx) => throughput(c, runs)],
+    ['fanout', (c: Ctx) => fanout(c, concurrent)],
+    ['memory', (c: Ctx) => memory(c, sustain)],
+  ] as const) {
+    if (only !== 'all' && only !== name) continue;
+    const c = await open(pgUrl || undefined);
+    try {
+      await fn(c);
+    } finally {
+      await c.close();
+    }
+  }
+}

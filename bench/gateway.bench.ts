@@ -1,0 +1,239 @@
+/**
+ * `npm run bench -- gateway [--rate 500] [--seconds 5] [--rounds 2] [--stream-rate 100] [--chunk-delay 5] [--nice N] [--profile]`
+ *
+ * Gateway overhead: the same chat completion sent to the fake OpenAI-compatible upstream directly and through
+ * Clarion's /v1/chat/completions (API key, provider, routing, budgets check, usage recording), paced at a fixed
+ * rate, in one run. Direct and via-Clarion rounds alternate so drift of a shared machine hits both. Streamed calls
+ * measure the delay of the first chunk. The upstream and Clarion run as child processes on core 1; the paced
+ * client runs here on core 0.
+ * Budget (docs/benchmarks.md): added latency <= 1 ms at p50 and <= 5 ms at p99 at 500 req/s; first streamed
+ * chunk <= 2 ms later.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Pool } from 'undici';
+import {
+  applyNice,
+  argValue,
+  ensureBuilt,
+  freePort,
+  machineNote,
+  mainJs,
+  pinSelf,
+  root,
+  spawnNode,
+  table,
+  tempDir,
+  waitFor200,
+  type Spawned,
+} from './support/processes.js';
+import { printProfile } from './support/cpu-profile.js';
+
+const ADMIN_PASSWORD = 'bench-admin-password';
+const RATE_LIMIT = '10000000';
+
+interface Sample {
+  ms: number;
+  ok: boolean;
+  /** HTTP status, or 0 for a connection error. */
+  status: number;
+}
+
+const pct = (sorted: number[], p: number): number =>
+  sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : NaN;
+
+async function json(url: string, init: RequestInit & { body?: string }): Promise<Record<string, unknown>> {
+  const res = await fetch(url, { ...init, headers: { 'content-type': 'application/json', ...init.headers } });
+  const body = (await res.json()) as Record<string, unknown>;
+  if (!res.ok) throw new Error(`${init.method ?? 'GET'} ${url} answered ${res.status}: ${JSON.stringify(body)}`);
+  return body;
+}
+
+/**
+ * Sends `rate` requests a second for `seconds`, each on schedule whether or not earlier ones finished (an open
+ * loop, so a slow server cannot slow the load down), and times each from send to the last byte — or, with
+ * `firstChunk`, to the first body byte.
+ */
+async function paced(
+  pool: Pool,
+  path: string,
+  headers: Record<string, string>,
+  body: string,
+  rate: number,
+  seconds: number,
+  firstChunk = false,
+): Promise<Sample[]> {
+  const total = Math.round(rate * seconds);
+  const interval = 1000 / rate;
+  const samples: Sample[] = [];
+  const inflight: Promise<void>[] = [];
+  const start = performance.now();
+  let sent = 0;
+  const one = async () => {
+    const t0 = performance.now();
+    try {
+      const res = await pool.request({ method: 'POST', path, headers, body });
+      let first: number | undefined;
+      for await (const _chunk of res.body) first ??= performance.now() - t0;
+      const all = performance.now() - t0;
+      samples.push({ ms: firstChunk ? (first ?? all) : all, ok: res.statusCode === 200, status: res.statusCode });
+    } catch {
+      samples.push({ ms: performance.now() - t0, ok: false, status: 0 });
+    }
+  };
+  while (sent < total) {
+    const due = Math.min(total, Math.floor((performance.now() - start) / interval) + 1);
+    while (sent < due) {
+      inflight.push(one());
+      sent++;
+    }
+    const next = start + sent * interval;
+    await new Promise((r) => setTimeout(r, Math.max(0, next - performance.now())));
+  }
+  await Promise.all(inflight);
+  return samples;
+}
+
+function summarize(name: string, samples: Sample[]) {
+  const ok = samples.filter((s) => s.ok).map((s) => s.ms);
+  ok.sort((a, b) => a - b);
+  const failed = new Map<number, number>();
+  for (const s of samples) if (!s.ok) failed.set(s.status, (failed.get(s.status) ?? 0) + 1);
+  const errors = [...failed].map(([status, n]) => `${n}×${status || 'conn'}`).join(' ') || '0';
+  return { name, n: samples.length, errors, p50: pct(ok, 50), p99: pct(ok, 99) };
+}
+
+async function startClarion(fakeUrl: string, profileDir?: string) {
+  const port = await freePort();
+  const dataDir = tempDir('gateway');
+  const server = spawnNode(
+    [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), mainJs, 'serve'],
+    {
+      CLARION_DATA_DIR: dataDir,
+      CLARION_HOST: '127.0.0.1',
+      CLARION_PORT: String(port),
+      CLARION_ADMIN_PASSWORD: ADMIN_PASSWORD,
+      CLARION_RATE_LIMIT_IP_PER_MINUTE: RATE_LIMIT,
+      CLARION_RATE_LIMIT_USER_PER_MINUTE: RATE_LIMIT,
+      // Every request is the same: with the cache on, all but the first would never reach the upstream.
+      CLARION_LLM_CACHE_ENTRIES: '0',
+      CLARION_LLM_AUTODETECT: 'false',
+    },
+    path.join(dataDir, 'server.log'),
+  );
+  try {
+    const base = `http://127.0.0.1:${port}`;
+    await waitFor200(`${base}/ready`, server);
+    const login = await json(`${base}/api/v1/auth/login`, {
+      method: 'POST',
+      body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }),
+    });
+    const auth = { authorization: `Bearer ${login.access_token as string}` };
+    const key = await json(`${base}/api/v1/api-keys`, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ name: 'bench' }),
+    });
+    await json(`${base}/api/v1/providers`, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ name: 'fake', kind: 'openai', base_url: `${fakeUrl}/v1`, models: ['gpt-4o-mini'] }),
+    });
+    return { server, base, apiKey: key.key as string };
+  } catch (err) {
+    await server.stop();
+    throw err;
+  }
+}
+
+export async function run(args: string[]): Promise<void> {
+  const rate = Number(argValue(args, 'rate') ?? 500);
+  const seconds = Number(argValue(args, 'seconds') ?? 5);
+  const rounds = Number(argValue(args, 'rounds') ?? 2);
+  const streamRate = Number(argValue(args, 'stream-rate') ?? 100);
+  const chunkDelay = Number(argValue(args, 'chunk-delay') ?? 5);
+  ensureBuilt();
+  const pinning = pinSelf() + applyNice(args);
+  const before = machineNote();
+  const procs: Spawned[] = [];
+  // `--profile`: Clarion runs under --cpu-prof and the benchmark prints where its time went.
+  const profileDir = args.includes('--profile') ? tempDir('gateway-profile') : undefined;
+  const pools: Pool[] = [];
+  try {
+    const fakePort = await freePort();
+    const fake = spawnNode(
+      ['--import', 'tsx', path.join(root, 'bench/support/fake-llm-server.ts')],
+      { PORT: String(fakePort), CHUNK_DELAY_MS: String(chunkDelay) },
+      path.join(tempDir('fake-llm'), 'out.log'),
+    );
+    procs.push(fake);
+    const fakeUrl = `http://127.0.0.1:${fakePort}`;
+    await waitFor200(`${fakeUrl}/v1/models`, fake);
+    const clarion = await startClarion(fakeUrl, profileDir);
+    procs.push(clarion.server);
+
+    const direct = new Pool(fakeUrl, { connections: 128 });
+    const via = new Pool(clarion.base, { connections: 128 });
+    pools.push(direct, via);
+    const messages = [
+      { role: 'system', content: 'You are a terse assistant.' },
+      { role: 'user', content: 'Summarise the benefits of keeping a gateway close to its callers in one line.' },
+    ];
+    const plain = (model: string) => JSON.stringify({ model, messages, max_tokens: 64 });
+    const streamed = (model: string) => JSON.stringify({ model, messages, max_tokens: 64, stream: true });
+    const hDirect = { 'content-type': 'application/json', authorization: 'Bearer sk-upstream' };
+    const hVia = { 'content-type': 'application/json', authorization: `Bearer ${clarion.apiKey}` };
+
+    // Warm-up: connections, JIT, SQLite pages.
+    await paced(direct, '/v1/chat/completions', hDirect, plain('gpt-4o-mini'), rate, 1);
+    await paced(via, '/v1/chat/completions', hVia, plain('fake/gpt-4o-mini'), rate, 2);
+
+    const d: Sample[] = [];
+    const v: Sample[] = [];
+    const ds: Sample[] = [];
+    const vs: Sample[] = [];
+    for (let r = 0; r < rounds; r++) {
+      d.push(...(await paced(direct, '/v1/chat/completions', hDirect, plain('gpt-4o-mini'), rate, seconds)));
+      v.push(...(await paced(via, '/v1/chat/completions', hVia, plain('fake/gpt-4o-mini'), rate, seconds)));
+      ds.push(
+        ...(await paced(direct, '/v1/chat/completions', hDirect, streamed('gpt-4o-mini'), streamRate, seconds, true)),
+      );
+      vs.push(
+        ...(await paced(via, '/v1/chat/completions', hVia, streamed('fake/gpt-4o-mini'), streamRate, seconds, true)),
+      );
+    }
+    const rows = [
+      summarize('chat, upstream directly (baseline)', d),
+      summarize('chat, through Clarion', v),
+      summarize('stream first chunk, upstream directly (baseline)', ds),
+      summarize('stream first chunk, through Clarion', vs),
+    ];
+    console.log(`\nmachine before: ${before}\nmachine after:  ${machineNote()}`);
+    console.log(
+      `\ngateway: ${rate} req/s (streams ${streamRate} req/s), ${rounds} alternating rounds of ${seconds} s; ` +
+        `upstream chunk delay ${chunkDelay} ms; ${pinning}`,
+    );
+    console.log(
+      'Clarion: node dist/main.js serve, SQLite, log level info (to a file), cache off, usage recorded per call\n',
+    );
+    const f = (x: number) => x.toFixed(2);
+    console.log(
+      table(
+        ['case', 'requests', 'errors', 'p50 ms', 'p99 ms'],
+        rows.map((r) => [r.name, r.n, r.errors, f(r.p50), f(r.p99)]),
+      ),
+    );
+    const [bd, bv, sd, sv] = rows as [(typeof rows)[0], (typeof rows)[0], (typeof rows)[0], (typeof rows)[0]];
+    console.log(
+      `\nadded by Clarion: p50 ${f(bv.p50 - bd.p50)} ms, p99 ${f(bv.p99 - bd.p99)} ms; ` +
+        `first streamed chunk p50 ${f(sv.p50 - sd.p50)} ms, p99 ${f(sv.p99 - sd.p99)} ms`,
+    );
+    console.log('budget: <= 1 ms added at p50, <= 5 ms at p99; first chunk <= 2 ms later');
+  } finally {
+    for (const p of pools) await p.close().catch(() => {});
+    for (const p of procs.reverse()) await p.stop();
+  }
+  if (profileDir) {
+    for (const f of fs.readdirSync(profileDir)) printProfile('Clarion', path.join(profileDir, f));
+  }
+}
