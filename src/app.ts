@@ -168,7 +168,15 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     const llm = new LlmService({ db, config, secrets, logger, env: process.env });
     await llm.start();
     stopSteps.push(() => llm.stop());
-    const engine = createEngine({ config, database, logger, tasks, secrets, taskServices: () => ({ ...services }) });
+    const engine = createEngine({
+      config,
+      database,
+      logger,
+      tasks,
+      secrets,
+      capabilities,
+      taskServices: () => ({ ...services }),
+    });
     // Chat events also go to `user:<id>` on the bus, which the WebSocket hub serves.
     const chat = createChatService({ db, llm, agents, memory, publish: (ch, e) => engine.bus.publish(ch, e) });
     const services: Services = {

@@ -38,6 +38,10 @@ export class CapabilityRepository {
       .executeTakeFirst();
   }
 
+  names(db: DbOrTrx, ownerId: string): Promise<{ name: string }[]> {
+    return db.selectFrom('capabilities').select('name').where('owner_id', '=', ownerId).execute();
+  }
+
   list(db: DbOrTrx, ownerId: string, f: CapabilityListFilter): Promise<CapabilityRow[]> {
     let q = db.selectFrom('capabilities').selectAll().where('owner_id', '=', ownerId);
     if (f.task_type) q = q.where('task_type', '=', f.task_type);

@@ -17,7 +17,7 @@ import type {
   CreateCapabilityBody,
   PatchCapabilityBody,
 } from './capability.js';
-import { InputSchemaChecker } from './input-schema.js';
+import { InputSchemaChecker, InputValidator } from './input-schema.js';
 
 const SYSTEM_PREFIX = 'system:';
 const ANY_OBJECT = { type: 'object' } as const;
@@ -40,7 +40,7 @@ function systemCapability(task: TaskDefinition): Capability {
   };
 }
 
-const no = (code: string, reason: string): CompatibilityResult => ({ ok: false, code, reason });
+const no = (code: string, reason: string) => ({ ok: false, code, reason }) as const;
 
 /**
  * Capabilities: one built-in (read-only) per registered task type, plus each user's own, which
@@ -48,6 +48,7 @@ const no = (code: string, reason: string): CompatibilityResult => ({ ok: false, 
  */
 export class CapabilityService {
   private readonly schemas = new InputSchemaChecker();
+  private readonly inputs = new InputValidator();
 
   constructor(
     private readonly db: Db,
@@ -305,6 +306,37 @@ export class CapabilityService {
       }
     }
     return { ok: true };
+  }
+
+  /** Names of the user's own capabilities (workflow steps may `uses:` them). */
+  async namesOf(userId: string): Promise<ReadonlySet<string>> {
+    return new Set((await this.repo.names(this.db, userId)).map((r) => r.name));
+  }
+
+  /**
+   * Turns a workflow step that `uses:` a capability into the task to run: the capability's defaults
+   * under the step's (rendered) `with`, checked against its input schema, and the agent and target
+   * checked as `POST /capabilities/check` would. Answers why not, with a stable code, when it cannot run.
+   */
+  async prepareStep(
+    userId: string,
+    ref: string,
+    input: unknown,
+    on: { agent?: string; target?: string },
+  ): Promise<
+    { ok: true; taskType: string; input: Record<string, unknown> } | { ok: false; code: string; reason: string }
+  > {
+    const cap = await this.find(userId, ref);
+    if (!cap) return no('CAPABILITY_NOT_FOUND', `Capability ${JSON.stringify(ref)} not found.`);
+    const merged = { ...cap.defaults, ...(input as Record<string, unknown>) };
+    try {
+      this.inputs.validate(`${cap.id}@${cap.updated_at ?? ''}`, cap.input_schema, merged, 'with');
+    } catch (err) {
+      return no('VALIDATION_FAILED', (err as Error).message);
+    }
+    const compat = await this.checkCompatibility({ userId, capability: cap, agent: on.agent, target: on.target });
+    if (!compat.ok) return no(compat.code, compat.reason);
+    return { ok: true, taskType: cap.task_type, input: merged };
   }
 
   /** Resolves capability references (ids or names) to ids; a reference the user cannot use is a 400 on its index. */

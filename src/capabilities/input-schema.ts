@@ -1,4 +1,4 @@
-import { Ajv } from 'ajv';
+import { Ajv, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { invalid } from '../errors/index.js';
 
@@ -31,5 +31,33 @@ export class InputSchemaChecker {
       this.ajv.removeSchema(copy);
       if (typeof copy.$id === 'string') this.ajv.removeSchema(copy.$id);
     }
+  }
+}
+
+/** How many compiled capability schemas stay cached (keyed by capability id and version). */
+const MAX_COMPILED = 500;
+
+/**
+ * Validates step inputs against capabilities' input schemas. Compiled validators are cached per
+ * capability version, so a busy workflow compiles its schema once.
+ */
+export class InputValidator {
+  private readonly ajv = addFormats(new Ajv({ strict: false, allErrors: false, validateFormats: true }));
+  private readonly compiled = new Map<string, ValidateFunction>();
+
+  /** Throws a 400 naming the first offending field under `field`. */
+  validate(key: string, schema: Record<string, unknown>, value: unknown, field: string): void {
+    let fn = this.compiled.get(key);
+    if (!fn) {
+      // Drop any $id: two capabilities may share one, and ajv refuses a second schema with the same id.
+      const { $id: _ignored, ...rest } = schema;
+      fn = this.ajv.compile(rest);
+      if (this.compiled.size >= MAX_COMPILED) this.compiled.delete(this.compiled.keys().next().value!);
+      this.compiled.set(key, fn);
+    }
+    if (fn(value)) return;
+    const e = fn.errors?.[0];
+    const missing = e?.keyword === 'required' ? `/${String(e.params.missingProperty)}` : '';
+    throw invalid(`${field}${e?.instancePath ?? ''}${missing}`, e?.message ?? 'does not match the input schema');
   }
 }

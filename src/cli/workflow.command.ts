@@ -65,9 +65,11 @@ export function registerWorkflowCommands(program: Command): void {
 
   wf.command('validate <file>')
     .description('check a workflow file; prints each problem with its line and column')
-    .action(async (file: string, _o: unknown, cmd: Command) =>
+    .option('-u, --user <username>', 'whose capabilities steps may use (default: the admin)')
+    .action(async (file: string, o: { user?: string }, cmd: Command) =>
       withApp(cmd, async (app) => {
-        const r = app.services.workflows.validate({ source: fs.readFileSync(file, 'utf8') });
+        const p = await actingUser(app, o.user);
+        const r = await app.services.workflows.validate({ source: fs.readFileSync(file, 'utf8') }, p.userId);
         if (r.ok) return print(`${file}: valid (${r.definition.steps.length} steps)`, false);
         for (const i of r.issues) {
           process.stderr.write(
@@ -102,7 +104,7 @@ export function registerWorkflowCommands(program: Command): void {
       withApp(cmd, async (app) => {
         const p = await actingUser(app, o.user);
         const source = fs.readFileSync(file, 'utf8');
-        const r = app.services.workflows.validate({ source });
+        const r = await app.services.workflows.validate({ source }, p.userId);
         if (!r.ok)
           throw new AppError(
             'WORKFLOW_INVALID',

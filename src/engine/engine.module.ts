@@ -18,7 +18,7 @@ import { TriggerService } from '../workflows/trigger.service.js';
 import { WorkflowRepository } from '../workflows/workflow.repository.js';
 import { workflowRoutes } from '../workflows/workflow.routes.js';
 import { WorkflowService } from '../workflows/workflow.service.js';
-import { Executor } from './executor.js';
+import { Executor, type StepCapabilities } from './executor.js';
 import { RunRepository } from './run.repository.js';
 import { runRoutes } from './run.routes.js';
 import { RunService } from './run.service.js';
@@ -43,6 +43,8 @@ export function createEngine(o: {
   secrets: SecretBox;
   /** Services tasks may use; read on each attempt so late-wired services are seen. */
   taskServices: () => Readonly<Record<string, unknown>>;
+  /** Capabilities that steps may `uses:` beside task types. */
+  capabilities?: StepCapabilities & { namesOf(userId: string): Promise<ReadonlySet<string>> };
 }): Engine {
   const { config, database, logger, tasks } = o;
   const db = database.db;
@@ -51,6 +53,7 @@ export function createEngine(o: {
   const expressions = new Expressions();
   const workflows = new WorkflowService(db, new WorkflowRepository(), tasks, expressions, {
     maxSteps: config.max_steps_per_run,
+    ...(o.capabilities ? { capabilityNames: (userId: string) => o.capabilities!.namesOf(userId) } : {}),
   });
   const runRepo = new RunRepository();
   const runs = new RunService(db, runRepo, workflows, queue, bus, { maxDepth: config.max_workflow_depth });
@@ -66,6 +69,7 @@ export function createEngine(o: {
       expressions,
       logger: logger.child({ module: 'engine' }),
       services: () => ({ ...o.taskServices(), runs, tasks }),
+      ...(o.capabilities ? { capabilities: o.capabilities } : {}),
     },
     {
       maxConcurrentRuns: config.engine_max_concurrent_runs,

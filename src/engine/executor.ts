@@ -46,6 +46,20 @@ export interface ExecutorDeps {
   logger: Logger;
   /** Services handed to tasks (llm, targets, agents, runs, ...). */
   services: () => Readonly<Record<string, unknown>>;
+  /** Resolves a step that `uses:` a capability rather than a task type. */
+  capabilities?: StepCapabilities;
+}
+
+/** What the executor needs of capabilities (CapabilityService.prepareStep). */
+export interface StepCapabilities {
+  prepareStep(
+    userId: string,
+    ref: string,
+    input: unknown,
+    on: { agent?: string; target?: string },
+  ): Promise<
+    { ok: true; taskType: string; input: Record<string, unknown> } | { ok: false; code: string; reason: string }
+  >;
 }
 
 /** Why a run's in-flight work was aborted. */
@@ -665,16 +679,27 @@ export class Executor {
     const prev = state.rows.get(key);
     const resumed = prev?.status === 'running';
     const attempt = resumed ? prev.attempts : (prev?.attempts ?? 0) + 1;
-    const task = this.deps.tasks.get(s.uses!);
+    let task = this.deps.tasks.get(s.uses!);
     const extra = index >= 0 ? { item, index } : {};
     let input: unknown;
     let renderError: StepError | undefined;
     try {
       input = this.deps.expressions.render(s.with ?? {}, this.data(run, state, failurePhase, extra));
+      if (!task && this.deps.capabilities) {
+        // Not a task type: one of the owner's capabilities, resolved now (it may have changed since the save).
+        const prepared = await this.deps.capabilities.prepareStep(run.user_id, s.uses!, input, {
+          agent: s.agent,
+          target: s.target,
+        });
+        if (prepared.ok) {
+          task = this.deps.tasks.get(prepared.taskType);
+          input = prepared.input;
+        } else renderError = new StepError(prepared.code, prepared.reason, false);
+      }
     } catch (err) {
       renderError = stepErrorOf(err);
     }
-    if (!task) renderError = new StepError('TASK_FAILED', `unknown task type ${s.uses}`, false);
+    if (!task) renderError ??= new StepError('TASK_FAILED', `unknown task type or capability ${s.uses}`, false);
     else if (!renderError && !Value.Check(task.inputSchema, input)) {
       const first = [...Value.Errors(task.inputSchema, input)].find((e) => e.keyword !== 'boolean');
       renderError = new StepError(

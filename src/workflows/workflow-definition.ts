@@ -46,7 +46,13 @@ export const StepDefinition = Type.Object(
   {
     id: StepId,
     name: Type.Optional(Type.String({ maxLength: 200 })),
-    uses: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'a task type, e.g. http.request' })),
+    uses: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 200,
+        description: 'a task type (e.g. http.request) or the name of one of your capabilities',
+      }),
+    ),
     agent: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
     target: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
     with: Type.Optional(Type.Record(Type.String(), Type.Unknown())),

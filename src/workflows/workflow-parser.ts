@@ -19,7 +19,7 @@ export interface WorkflowIssue {
 export type ParseResult = { ok: true; definition: WorkflowDefinition } | { ok: false; issues: WorkflowIssue[] };
 
 export interface ParseOptions {
-  /** Whether a task type exists (`app.tasks.has`). */
+  /** Whether a step may `uses:` this: a registered task type or one of the user's capabilities. */
   hasTask: (type: string) => boolean;
   expressions: Expressions;
   maxSteps: number;
@@ -129,9 +129,9 @@ function checkGraph(def: WorkflowDefinition, opts: ParseOptions, issues: Workflo
     const byId = new Map(steps.map((s) => [s.id, s]));
     steps.forEach((s, i) => {
       const at = `/${listName}/${i}`;
-      if (!s.uses && !s.wait) add(at, 'needs "uses" (a task type) or "wait"', s.id);
+      if (!s.uses && !s.wait) add(at, 'needs "uses" (a task type or capability) or "wait"', s.id);
       if (s.uses && s.wait) add(`${at}/wait`, '"wait" cannot be combined with "uses"', s.id);
-      if (s.uses && !opts.hasTask(s.uses)) add(`${at}/uses`, `unknown task type "${s.uses}"`, s.id);
+      if (s.uses && !opts.hasTask(s.uses)) add(`${at}/uses`, `unknown task type or capability "${s.uses}"`, s.id);
       if (s.wait && s.foreach !== undefined) add(`${at}/foreach`, '"foreach" cannot be combined with "wait"', s.id);
       if (s.concurrency !== undefined && s.foreach === undefined) {
         add(`${at}/concurrency`, '"concurrency" only applies to a foreach step', s.id);

@@ -48,7 +48,7 @@ export const workflowRoutes: FastifyPluginAsyncTypebox<WorkflowRoutesDeps> = asy
     '/workflows/validate',
     { schema: { tags, body: WorkflowBody, response: { 200: ValidateResult } } },
     async (req) => {
-      const r = workflows.validate(req.body);
+      const r = await workflows.validate(req.body, principalOf(req).userId);
       return r.ok
         ? { valid: true, issues: [], definition: r.definition }
         : { valid: false, issues: r.issues, definition: null };

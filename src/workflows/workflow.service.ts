@@ -16,6 +16,8 @@ import YAML from 'yaml';
 
 export interface WorkflowServiceOptions {
   maxSteps: number;
+  /** Names of a user's own capabilities, which steps may `uses:` beside task types. */
+  capabilityNames?: (userId: string) => Promise<ReadonlySet<string>>;
 }
 
 /** Workflow definitions: parse and check, store each change as a new version, hand pinned versions to the engine. */
@@ -30,28 +32,33 @@ export class WorkflowService {
     private readonly opts: WorkflowServiceOptions,
   ) {}
 
-  /** Checks a definition without saving it. */
-  validate(body: WorkflowBody): ParseResult {
+  /** Checks a definition without saving it; steps may use the task types and the given user's capabilities. */
+  async validate(body: WorkflowBody, userId?: string): Promise<ParseResult> {
     if ((body.source === undefined) === (body.definition === undefined)) {
       throw invalid('source', 'send exactly one of "source" (YAML or JSON text) or "definition" (an object)');
     }
+    const capabilities =
+      userId && this.opts.capabilityNames ? await this.opts.capabilityNames(userId) : new Set<string>();
     const opts = {
-      hasTask: (t: string) => this.tasks.has(t),
+      hasTask: (t: string) => this.tasks.has(t) || capabilities.has(t),
       expressions: this.expressions,
       maxSteps: this.opts.maxSteps,
     };
     return body.source !== undefined ? parseWorkflowText(body.source, opts) : checkWorkflow(body.definition, opts);
   }
 
-  private parseOrThrow(body: WorkflowBody): { definition: WorkflowDefinition; source: string; format: string } {
-    const r = this.validate(body);
+  private async parseOrThrow(
+    body: WorkflowBody,
+    userId: string,
+  ): Promise<{ definition: WorkflowDefinition; source: string; format: string }> {
+    const r = await this.validate(body, userId);
     if (!r.ok) throw invalidWorkflow(r.issues);
     const source = body.source ?? YAML.stringify(body.definition);
     return { definition: r.definition, source, format: body.source !== undefined ? 'text' : 'json' };
   }
 
   async create(p: Principal, body: WorkflowBody): Promise<Workflow> {
-    const { definition, source, format } = this.parseOrThrow(body);
+    const { definition, source, format } = await this.parseOrThrow(body, p.userId);
     const now = nowIso();
     const row: WorkflowsTable = {
       id: randomUUID(),
@@ -89,7 +96,7 @@ export class WorkflowService {
 
   /** Saves a new version; the name may change. Runs already started keep their version. */
   async update(p: Principal, idOrName: string, body: WorkflowBody): Promise<Workflow> {
-    const { definition, source, format } = this.parseOrThrow(body);
+    const { definition, source, format } = await this.parseOrThrow(body, p.userId);
     return this.db.transaction().execute(async (trx) => {
       const row = await this.repo.find(trx, p.userId, idOrName);
       if (!row) throw new AppError('WORKFLOW_NOT_FOUND');

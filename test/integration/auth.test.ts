@@ -17,7 +17,10 @@ describe.each(testDialects())('auth on %s', (dialect) => {
   beforeAll(async () => {
     // Many sign-ins and deliberate bad tokens here: the per-address attempt limit is tested in http.test.ts.
     // Strict rotation here (no grace window): the grace window has its own suite below.
-    s = await startTestServer({ dialect, config: { auth_attempts_per_minute: 10_000, refresh_token_reuse_grace: '0s' } });
+    s = await startTestServer({
+      dialect,
+      config: { auth_attempts_per_minute: 10_000, refresh_token_reuse_grace: '0s' },
+    });
     jwtKey = new TextEncoder().encode(fs.readFileSync(path.join(s.dataDir, 'jwt.key'), 'utf8').trim());
     const [, payload] = s.admin.token.split('.');
     const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString()) as { sub: string; sid: string };
@@ -419,7 +422,10 @@ describe.each(testDialects())('auth on %s', (dialect) => {
 describe.each(testDialects())('refresh token grace window on %s', (dialect) => {
   let s: TestServer;
   beforeAll(async () => {
-    s = await startTestServer({ dialect, config: { auth_attempts_per_minute: 10_000, refresh_token_reuse_grace: '2s' } });
+    s = await startTestServer({
+      dialect,
+      config: { auth_attempts_per_minute: 10_000, refresh_token_reuse_grace: '2s' },
+    });
   });
   afterAll(async () => s?.close());
 

@@ -289,13 +289,15 @@ describe.each(testDialects())('auth repositories on %s', (dialect) => {
       session_id: s1,
       token_hash: 'h1',
       used_at: null,
+      replaced_by: null,
       created_at: '2026-01-01T00:00:00.000Z',
     });
     const found = await sessions.findRefresh(d.db, 'h1');
     expect(found?.session.id).toBe(s1);
     expect(found?.session.user_id).toBe(u.id);
-    expect(await sessions.markUsed(d.db, rid, '2026-01-01T00:00:01.000Z')).toBe(true);
-    expect(await sessions.markUsed(d.db, rid, '2026-01-01T00:00:02.000Z')).toBe(false);
+    expect(await sessions.markUsed(d.db, rid, '2026-01-01T00:00:01.000Z', 'next-1')).toBe(true);
+    expect(await sessions.markUsed(d.db, rid, '2026-01-01T00:00:02.000Z', 'next-2')).toBe(false);
+    expect(await sessions.findUse(d.db, rid)).toEqual({ used_at: '2026-01-01T00:00:01.000Z', replaced_by: 'next-1' });
 
     await sessions.revokeSession(d.db, s1, '2026-01-02T00:00:00.000Z', 'logout');
     expect((await sessions.findSessionWithUser(d.db, s1))?.revoked_at).toBe('2026-01-02T00:00:00.000Z');

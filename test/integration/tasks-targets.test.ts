@@ -535,4 +535,75 @@ describe.each(testDialects())('file, shell and http tasks through targets (%s)',
     // It did reach the upstream: the check above is not vacuous.
     expect(upstream.seen.some((r) => r.headers.authorization === `Bearer ${CANARY_TOKEN}`)).toBe(true);
   });
+  describe('steps that use a capability', () => {
+    it("runs the capability's task with its defaults, schema and target types; save checks the name", async () => {
+      const cap = await s.request('POST', '/api/v1/capabilities', {
+        token,
+        body: {
+          name: 'read-docs',
+          task_type: 'file.read',
+          target_types: ['filesystem'],
+          input_schema: {
+            type: 'object',
+            required: ['path'],
+            properties: { path: { type: 'string', pattern: '^docs/' } },
+          },
+          defaults: { max_bytes: 100 },
+        },
+      });
+      expect(cap.status).toBe(201);
+
+      const ok = await runStep({ uses: 'read-docs', target: 'files', with: { path: 'docs/a.md' } });
+      expect(ok.run.status).toBe('completed');
+      expect(ok.step.output).toMatchObject({ path: 'docs/a.md', content: '# a' });
+      // The defaults are under the step's own values: max_bytes 100 came from the capability.
+      expect(ok.step.attempts[0].input).toEqual({ path: 'docs/a.md', max_bytes: 100 });
+      const tooSmall = await runStep({ uses: 'read-docs', target: 'files', with: { path: 'docs/a.md', max_bytes: 1 } });
+      expect(tooSmall.step.error.code).toBe('FILE_TOO_LARGE');
+
+      // The capability's input schema is enforced on the rendered input, naming the field.
+      const outside = await runStep({ uses: 'read-docs', target: 'files', with: { path: 'hello.txt' } });
+      expect(outside.step.error).toMatchObject({ code: 'VALIDATION_FAILED' });
+      expect(outside.step.error.message).toContain('with/path');
+      const missing = await runStep({ uses: 'read-docs', target: 'files', with: {} });
+      expect(missing.step.error.message).toContain('with/path');
+      // Its target types too.
+      const wrongType = await runStep({ uses: 'read-docs', target: 'sh', with: { path: 'docs/a.md' } });
+      expect(wrongType.step.error.code).toBe('TARGET_TYPE_MISMATCH');
+      const noTarget = await runStep({ uses: 'read-docs', with: { path: 'docs/a.md' } });
+      expect(noTarget.step.error.code).toBe('TARGET_REQUIRED');
+
+      // The step is recorded under the capability's name.
+      const summary = await s.request('GET', '/api/v1/analytics/summary', { token });
+      expect(summary.body.top_capabilities.map((c: { capability: string }) => c.capability)).toContain('read-docs');
+
+      // Saving checks the name against the saver's own capabilities: another user cannot use it.
+      const unknown = await s.request('POST', '/api/v1/workflows', {
+        token,
+        body: { source: 'name: cap-unknown\nsteps:\n  - id: a\n    uses: read-dogs\n' },
+      });
+      expect(unknown.status).toBe(400);
+      expect(unknown.body.error.details.issues[0]).toMatchObject({ path: '/steps/0/uses', step: 'a', line: 4 });
+      expect(unknown.body.error.details.issues[0].message).toContain('unknown task type or capability');
+      const other = await s.createUser('operator');
+      const theirs = await s.request('POST', '/api/v1/workflows', {
+        token: other.token,
+        body: { source: 'name: cap-theirs\nsteps:\n  - id: a\n    uses: read-docs\n    target: files\n' },
+      });
+      expect(theirs.status).toBe(400);
+
+      // A capability deleted after the save fails the step with a clear code, not a crash.
+      const wf = await pushWorkflow(
+        s,
+        token,
+        JSON.stringify({
+          name: 'cap-deleted',
+          steps: [{ id: 's', uses: 'read-docs', target: 'files', with: { path: 'docs/a.md' } }],
+        }),
+      );
+      expect((await s.request('DELETE', `/api/v1/capabilities/${cap.body.id}`, { token })).status).toBe(204);
+      const gone = await waitForRun(s, token, await startRun(s, token, wf));
+      expect(gone.steps[0].error.code).toBe('CAPABILITY_NOT_FOUND');
+    });
+  });
 });
