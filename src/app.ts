@@ -3,6 +3,7 @@ import { ApiKeyRepository } from './auth/api-key.repository.js';
 import { apiKeyRoutes } from './auth/api-key.routes.js';
 import { ApiKeyService } from './auth/api-key.service.js';
 import { authRoutes } from './auth/auth.routes.js';
+import { CredentialCache } from './auth/credential-cache.js';
 import { AuthService } from './auth/auth.service.js';
 import { RoleRepository } from './auth/role.repository.js';
 import { RoleService } from './auth/role.service.js';
@@ -144,7 +145,8 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
 
     const jwtSecret = config.jwt_secret ?? readOrCreateKeyFile(config.data_dir, 'jwt.key', 48).value;
     const signer = new TokenSigner(jwtSecret, config.access_token_ttl);
-    const users = new UserService(db, userRepo, sessionRepo, config.open_registration);
+    const credentials = new CredentialCache(config.auth_cache_ttl);
+    const users = new UserService(db, userRepo, sessionRepo, config.open_registration, credentials);
     const auth = new AuthService(
       db,
       userRepo,
@@ -154,8 +156,9 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       signer,
       config.refresh_token_ttl,
       config.refresh_token_reuse_grace,
+      credentials,
     );
-    const apiKeys = new ApiKeyService(db, apiKeyRepo);
+    const apiKeys = new ApiKeyService(db, apiKeyRepo, credentials);
     const targets = new TargetService(db, new TargetRepository(), secrets, { dataDir: config.data_dir });
     // Capabilities check agents and targets by reference; agents are built next (the lookup runs later).
     const capabilities: CapabilityService = new CapabilityService(db, new CapabilityRepository(), tasks, {

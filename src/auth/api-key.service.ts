@@ -4,6 +4,7 @@ import { fromJson, toJson } from '../db/json.js';
 import { isoIn, nowIso } from '../db/time.js';
 import { AppError } from '../errors/index.js';
 import { generateApiKey } from './api-key-format.js';
+import type { CredentialCache } from './credential-cache.js';
 import type { ApiKeyRepository, ApiKeyRow } from './api-key.repository.js';
 import type { Principal } from './principal.js';
 import type { ApiKey, CreateApiKeyBody } from './user.js';
@@ -24,6 +25,7 @@ export class ApiKeyService {
   constructor(
     private readonly db: Db,
     private readonly repo: ApiKeyRepository,
+    private readonly credentials?: CredentialCache,
   ) {}
 
   async create(actor: Principal, body: CreateApiKeyBody): Promise<{ api_key: ApiKey; key: string }> {
@@ -58,6 +60,7 @@ export class ApiKeyService {
     const row = await this.repo.findForUser(this.db, actor.userId, id);
     if (!row) throw new AppError('API_KEY_NOT_FOUND');
     await this.repo.revoke(this.db, actor.userId, id, nowIso());
+    this.credentials?.invalidate();
     return toApiKey((await this.repo.findForUser(this.db, actor.userId, id))!);
   }
 }

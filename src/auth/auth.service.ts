@@ -4,6 +4,7 @@ import { isoIn, nowIso } from '../db/time.js';
 import { AppError } from '../errors/index.js';
 import { apiKeyPrefix, generateRefreshToken, hashesEqual, looksLikeApiKey, sha256 } from './api-key-format.js';
 import type { ApiKeyRepository } from './api-key.repository.js';
+import { CredentialCache } from './credential-cache.js';
 import { dummyHash, verifyPassword } from './password.js';
 import { isPermission, type Permission } from './permissions.js';
 import type { Principal } from './principal.js';
@@ -36,6 +37,7 @@ export class AuthService {
     private readonly signer: TokenSigner,
     private readonly refreshTtlMs: number,
     private readonly reuseGraceMs = 0,
+    private readonly credentials = new CredentialCache(0),
   ) {}
 
   async login(login: string, password: string, meta: { ip?: string; userAgent?: string }): Promise<TokenPair> {
@@ -102,11 +104,13 @@ export class AuthService {
     });
     if (result === 'reused') {
       await this.sessions.revokeSession(this.db, found.session_id, now, 'refresh token reused');
+      this.credentials.invalidate();
       throw new AppError('REFRESH_TOKEN_REUSED');
     }
     const user = await this.users.findById(this.db, found.session.user_id);
     if (!user || user.disabled) {
       await this.sessions.revokeSession(this.db, found.session_id, now, 'user disabled');
+      this.credentials.invalidate();
       throw new AppError(user ? 'USER_DISABLED' : 'REFRESH_TOKEN_INVALID');
     }
     return this.pair(user.id, found.session_id, next, toUser(user));
@@ -133,21 +137,33 @@ export class AuthService {
         await this.sessions.revokeSession(this.db, found.session_id, now, 'logout');
       }
     }
+    this.credentials.invalidate();
   }
 
-  /** Turns `Authorization: Bearer <jwt | api key>` into a Principal, or throws a 401 AppError. */
+  /**
+   * Turns `Authorization: Bearer <jwt | api key>` into a Principal, or throws a 401 AppError. A credential
+   * checked in the last `auth_cache_ttl` answers from the cache (see CredentialCache for invalidation).
+   */
   async authenticate(bearer: string): Promise<Principal> {
-    return looksLikeApiKey(bearer) ? this.authenticateApiKey(bearer) : this.authenticateJwt(bearer);
+    const now = Date.now();
+    const cached = this.credentials.get(bearer, now);
+    if (cached) return cached;
+    const epoch = this.credentials.epoch;
+    const { principal, expiresAt } = looksLikeApiKey(bearer)
+      ? await this.authenticateApiKey(bearer)
+      : await this.authenticateJwt(bearer);
+    this.credentials.set(bearer, principal, epoch, expiresAt, now);
+    return principal;
   }
 
-  private async authenticateJwt(token: string): Promise<Principal> {
+  private async authenticateJwt(token: string): Promise<{ principal: Principal; expiresAt: number }> {
     const claims = await this.signer.verify(token);
     const row = await this.sessions.findSessionWithUser(this.db, claims.sid);
     if (!row || row.id !== claims.sub) throw new AppError('TOKEN_INVALID');
     if (row.revoked_at || row.expires_at < nowIso()) throw new AppError('SESSION_REVOKED');
     if (row.disabled) throw new AppError('USER_DISABLED');
     const role = roleOf(row.role);
-    return {
+    const principal: Principal = {
       userId: row.id,
       username: row.username,
       role,
@@ -156,9 +172,10 @@ export class AuthService {
       sessionId: claims.sid,
       mustChangePassword: row.must_change_password === 1,
     };
+    return { principal, expiresAt: Math.min(claims.exp * 1000, Date.parse(row.expires_at)) };
   }
 
-  private async authenticateApiKey(key: string): Promise<Principal> {
+  private async authenticateApiKey(key: string): Promise<{ principal: Principal; expiresAt: number }> {
     const prefix = apiKeyPrefix(key);
     const row = prefix ? await this.apiKeys.findByPrefixWithUser(this.db, prefix) : undefined;
     // Compare even when nothing was found so a miss and a wrong secret take the same time.
@@ -175,7 +192,7 @@ export class AuthService {
     // A key never exceeds its owner's current role, even if the role was lowered after the key was made.
     const scopes = row.scopes ? (JSON.parse(row.scopes) as string[]).filter(isPermission) : undefined;
     const permissions: ReadonlySet<Permission> = scopes ? new Set(scopes.filter((p) => rolePerms.has(p))) : rolePerms;
-    return {
+    const principal: Principal = {
       userId: row.id,
       username: row.username,
       role,
@@ -184,6 +201,7 @@ export class AuthService {
       apiKeyId: row.key_id,
       mustChangePassword: false,
     };
+    return { principal, expiresAt: row.expires_at ? Date.parse(row.expires_at) : Infinity };
   }
 
   private async pair(userId: string, sessionId: string, refresh: string, user: User): Promise<TokenPair> {

@@ -36,7 +36,7 @@ export class TokenSigner {
     return { token, expiresAt };
   }
 
-  async verify(token: string): Promise<AccessClaims> {
+  async verify(token: string): Promise<AccessClaims & { exp: number }> {
     try {
       const { payload } = await jwtVerify(token, this.key, {
         algorithms: [ALG],
@@ -45,7 +45,7 @@ export class TokenSigner {
         requiredClaims: ['sub', 'exp', 'sid'],
       });
       if (typeof payload.sub !== 'string' || typeof payload.sid !== 'string') throw new AppError('TOKEN_INVALID');
-      return { sub: payload.sub, sid: payload.sid };
+      return { sub: payload.sub, sid: payload.sid, exp: payload.exp! };
     } catch (err) {
       if (err instanceof errors.JWTExpired) throw new AppError('TOKEN_EXPIRED');
       if (err instanceof AppError) throw err;

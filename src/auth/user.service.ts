@@ -5,6 +5,7 @@ import { isUniqueViolation } from '../db/unique-violation.js';
 import { AppError, invalid } from '../errors/index.js';
 import { decodeCursor, toPage } from '../http/pagination.js';
 import { generatePassword, hashPassword, verifyPassword } from './password.js';
+import type { CredentialCache } from './credential-cache.js';
 import { roleRank, type Role } from './permissions.js';
 import type { Principal } from './principal.js';
 import type { SessionRepository } from './session.repository.js';
@@ -27,7 +28,15 @@ export class UserService {
     private readonly users: UserRepository,
     private readonly sessions: SessionRepository,
     private readonly openRegistration: boolean,
+    private readonly credentials?: CredentialCache,
   ) {}
+
+  /** Runs a change that can end or narrow credentials, then drops cached credentials once it committed. */
+  private async narrowing<T>(change: Promise<T>): Promise<T> {
+    const result = await change;
+    this.credentials?.invalidate();
+    return result;
+  }
 
   /** Creates a user; returns the generated password when none was given. */
   async create(input: CreateUserInput): Promise<{ user: User; generatedPassword?: string }> {
@@ -98,6 +107,10 @@ export class UserService {
   }
 
   async update(actor: Principal, id: string, patch: UpdateUserBody): Promise<User> {
+    return this.narrowing(this.updateRow(actor, id, patch));
+  }
+
+  private async updateRow(actor: Principal, id: string, patch: UpdateUserBody): Promise<User> {
     return this.db
       .transaction()
       .execute(async (trx) => {
@@ -141,16 +154,18 @@ export class UserService {
   }
 
   async remove(actor: Principal, id: string): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
-      const row = await this.users.findById(trx, id);
-      if (!row) throw new AppError('USER_NOT_FOUND');
-      this.assertCanGrant(actor, roleOf(row.role));
-      if (row.role === 'admin' && row.disabled === 0) {
-        await this.users.lockActiveAdmins(trx);
-        if ((await this.users.countActiveAdmins(trx)) <= 1) throw new AppError('LAST_ADMIN');
-      }
-      await this.users.delete(trx, id);
-    });
+    await this.narrowing(
+      this.db.transaction().execute(async (trx) => {
+        const row = await this.users.findById(trx, id);
+        if (!row) throw new AppError('USER_NOT_FOUND');
+        this.assertCanGrant(actor, roleOf(row.role));
+        if (row.role === 'admin' && row.disabled === 0) {
+          await this.users.lockActiveAdmins(trx);
+          if ((await this.users.countActiveAdmins(trx)) <= 1) throw new AppError('LAST_ADMIN');
+        }
+        await this.users.delete(trx, id);
+      }),
+    );
   }
 
   /** Sets a new password (generated when none is given); the user must change it at next sign-in. */
@@ -159,14 +174,16 @@ export class UserService {
     if (!row) throw new AppError('USER_NOT_FOUND');
     const next = password ?? generatePassword();
     const now = nowIso();
-    await this.db.transaction().execute(async (trx) => {
-      await this.users.update(trx, id, {
-        password_hash: await hashPassword(next),
-        must_change_password: 1,
-        updated_at: now,
-      });
-      await this.sessions.revokeAllForUser(trx, id, now, 'password reset');
-    });
+    await this.narrowing(
+      this.db.transaction().execute(async (trx) => {
+        await this.users.update(trx, id, {
+          password_hash: await hashPassword(next),
+          must_change_password: 1,
+          updated_at: now,
+        });
+        await this.sessions.revokeAllForUser(trx, id, now, 'password reset');
+      }),
+    );
     return { password: next };
   }
 
@@ -179,28 +196,32 @@ export class UserService {
     if (current === next) throw invalid('new_password', 'must differ from the current password');
     const hash = await hashPassword(next);
     const now = nowIso();
-    await this.db.transaction().execute(async (trx) => {
-      await this.users.update(trx, actor.userId, { password_hash: hash, must_change_password: 0, updated_at: now });
-      // Whoever else holds a session (perhaps the reason for the change) is signed out; this one stays.
-      await this.sessions.revokeOthersForUser(trx, actor.userId, actor.sessionId, now, 'password changed');
-    });
+    await this.narrowing(
+      this.db.transaction().execute(async (trx) => {
+        await this.users.update(trx, actor.userId, { password_hash: hash, must_change_password: 0, updated_at: now });
+        // Whoever else holds a session (perhaps the reason for the change) is signed out; this one stays.
+        await this.sessions.revokeOthersForUser(trx, actor.userId, actor.sessionId, now, 'password changed');
+      }),
+    );
   }
 
   /** Role changes by the CLI (a local operator with database access). */
   async setRole(id: string, role: Role): Promise<User> {
-    return this.db.transaction().execute(async (trx) => {
-      const row = await this.users.findById(trx, id);
-      if (!row) throw new AppError('USER_NOT_FOUND');
-      if (row.role === 'admin' && role !== 'admin' && row.disabled === 0) {
-        await this.users.lockActiveAdmins(trx);
-        if ((await this.users.countActiveAdmins(trx)) <= 1) throw new AppError('LAST_ADMIN');
-      }
-      const now = nowIso();
-      await this.users.update(trx, id, { role, updated_at: now });
-      // Access tokens carry no role, but end the sessions as the API does so the change is felt at once.
-      if (role !== row.role) await this.sessions.revokeAllForUser(trx, id, now, 'role changed');
-      return toUser({ ...row, role, updated_at: now });
-    });
+    return this.narrowing(
+      this.db.transaction().execute(async (trx) => {
+        const row = await this.users.findById(trx, id);
+        if (!row) throw new AppError('USER_NOT_FOUND');
+        if (row.role === 'admin' && role !== 'admin' && row.disabled === 0) {
+          await this.users.lockActiveAdmins(trx);
+          if ((await this.users.countActiveAdmins(trx)) <= 1) throw new AppError('LAST_ADMIN');
+        }
+        const now = nowIso();
+        await this.users.update(trx, id, { role, updated_at: now });
+        // Access tokens carry no role, but end the sessions as the API does so the change is felt at once.
+        if (role !== row.role) await this.sessions.revokeAllForUser(trx, id, now, 'role changed');
+        return toUser({ ...row, role, updated_at: now });
+      }),
+    );
   }
 
   findByLogin(login: string) {

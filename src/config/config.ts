@@ -36,6 +36,11 @@ export const settings = {
     },
   ),
   access_token_ttl: duration('15m', 'lifetime of an access JWT'),
+  auth_cache_ttl: duration(
+    '2s',
+    'how long a checked access token or API key is trusted without another check (revocations on this node apply at once); 0s = check every request',
+    { allowZero: true },
+  ),
   refresh_token_ttl: duration('30d', 'lifetime of a refresh token family'),
   refresh_token_reuse_grace: duration(
     '10s',

@@ -16,10 +16,11 @@ describe.each(testDialects())('auth on %s', (dialect) => {
 
   beforeAll(async () => {
     // Many sign-ins and deliberate bad tokens here: the per-address attempt limit is tested in http.test.ts.
-    // Strict rotation here (no grace window): the grace window has its own suite below.
+    // Strict rotation here (no grace window): the grace window has its own suite below. Checked credentials are
+    // cached for 200 ms, so every revocation below must also clear the cache (DB edits behind its back wait it out).
     s = await startTestServer({
       dialect,
-      config: { auth_attempts_per_minute: 10_000, refresh_token_reuse_grace: '0s' },
+      config: { auth_attempts_per_minute: 10_000, refresh_token_reuse_grace: '0s', auth_cache_ttl: '200ms' },
     });
     jwtKey = new TextEncoder().encode(fs.readFileSync(path.join(s.dataDir, 'jwt.key'), 'utf8').trim());
     const [, payload] = s.admin.token.split('.');
@@ -30,6 +31,8 @@ describe.each(testDialects())('auth on %s', (dialect) => {
   afterAll(async () => s?.close());
 
   const me = (token: string) => s.request('GET', '/api/v1/auth/me', { token });
+  /** Outlasts the credential cache (a change written straight to the database does not clear it). */
+  const cacheExpiry = () => new Promise((r) => setTimeout(r, 250));
 
   /** A token with valid claims for the admin's live session, signed however the test wants. */
   const claimsBuilder = () =>
@@ -255,6 +258,7 @@ describe.each(testDialects())('auth on %s', (dialect) => {
       .set({ expires_at: '2020-01-01T00:00:00.000Z' })
       .where('id', '=', k.body.api_key.id)
       .execute();
+    await cacheExpiry();
     expect((await me(k.body.key)).body.error.code).toBe('API_KEY_INVALID');
 
     const pair = await s.login('admin', s.admin.password);
@@ -264,6 +268,7 @@ describe.each(testDialects())('auth on %s', (dialect) => {
       .set({ expires_at: '2020-01-01T00:00:00.000Z' })
       .where('id', '=', sid)
       .execute();
+    await cacheExpiry();
     expect((await me(pair.access_token)).body.error.code).toBe('SESSION_REVOKED');
     const refresh = await s.request('POST', '/api/v1/auth/refresh', { body: { refresh_token: pair.refresh_token } });
     expect(refresh.body.error.code).toBe('REFRESH_TOKEN_INVALID');
