@@ -24,7 +24,8 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesDeps> = async (app,
     '/login',
     { schema: { tags, security: [], body: LoginBody, response: { 200: TokenPair } } },
     async (req, reply) => {
-      // Every attempt counts against the address, so guessing is slow whether or not it succeeds.
+      // Each attempt is counted before the password is checked, so a burst of concurrent guesses is limited
+      // too; a successful sign-in is then taken back, so only failures use up the address's allowance.
       const key = `auth:${req.ip}`;
       const wait = attempts.retryAfter(key);
       if (wait > 0) {
@@ -42,6 +43,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesDeps> = async (app,
         ip: req.ip,
         ...(req.headers['user-agent'] ? { userAgent: req.headers['user-agent'] } : {}),
       });
+      attempts.refund(key);
       return reply.send(pair);
     },
   );

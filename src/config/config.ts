@@ -53,7 +53,7 @@ export const settings = {
   max_page_size: int(100, 1, 10000, 'largest page a list returns'),
   rate_limit_ip_per_minute: int(1200, 1, 10_000_000, 'requests per minute from one address before authentication'),
   rate_limit_user_per_minute: int(2400, 1, 10_000_000, 'requests per minute for one user'),
-  auth_attempts_per_minute: int(10, 1, 100_000, 'login attempts and bad credentials per minute from one address'),
+  auth_attempts_per_minute: int(10, 1, 100_000, 'failed logins and bad credentials per minute from one address'),
   trust_proxy: bool(false, 'trust X-Forwarded-* headers'),
   shutdown_timeout: duration('10s', 'how long SIGTERM waits for in-flight requests'),
   public_url: optionalString('the URL users reach Clarion at (used for links and WebSocket origin checks)', {

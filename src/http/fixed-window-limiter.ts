@@ -27,6 +27,12 @@ export class FixedWindowLimiter {
     }
   }
 
+  /** Takes back one `hit` of the current window (an attempt that turned out fine). */
+  refund(key: string, now = Date.now()): void {
+    const w = this.windows.get(key);
+    if (w && now - w.start < this.windowMs && w.count > 0) w.count -= 1;
+  }
+
   private sweep(now: number): void {
     for (const [k, w] of this.windows) if (now - w.start >= this.windowMs) this.windows.delete(k);
   }

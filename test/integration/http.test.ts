@@ -269,7 +269,7 @@ describe.each(testDialects())('rate limits on %s', (dialect) => {
   let s: TestServer;
 
   beforeAll(async () => {
-    // The test server's own admin sign-in counts once against the address and the attempt limit.
+    // The test server's own admin sign-in succeeds, so it does not count against the attempt limit.
     s = await startTestServer({
       dialect,
       config: { rate_limit_ip_per_minute: 6, rate_limit_user_per_minute: 5, auth_attempts_per_minute: 4 },
@@ -296,7 +296,7 @@ describe.each(testDialects())('rate limits on %s', (dialect) => {
 
   it('limits bad credentials and sign-in attempts per address', async () => {
     const bogus = 'clk_AAAAAAAAAAAA_' + 'A'.repeat(43);
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 4; i++) {
       const res = await s.request('GET', '/api/v1/auth/me', { token: bogus });
       expect(res.status).toBe(401);
     }
@@ -309,6 +309,7 @@ describe.each(testDialects())('rate limits on %s', (dialect) => {
   });
 
   it('limits anonymous requests per address', async () => {
+    // (After the test above, this address is also out of sign-in attempts; that limit is separate.)
     const statuses: number[] = [];
     let last;
     for (let i = 0; i < 8; i++) {
@@ -319,5 +320,29 @@ describe.each(testDialects())('rate limits on %s', (dialect) => {
     expect(statuses[0]).toBe(200);
     expect(statuses.at(-1)).toBe(429);
     expect429(last!);
+  });
+});
+
+describe('sign-in attempts', () => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await startTestServer({ config: { auth_attempts_per_minute: 3 } });
+  });
+  afterAll(async () => s?.close());
+  const login = (password: string) =>
+    s.request('POST', '/api/v1/auth/login', { body: { username: 'admin', password } });
+
+  it('counts failures only, but counts them before the password check, so a concurrent burst is limited', async () => {
+    // A team behind one address signing in many times is not locked out.
+    for (let i = 0; i < 6; i++) expect((await login(s.admin.password)).status).toBe(200);
+    // Guessing is: three wrong passwords at once use up the allowance...
+    const burst = await Promise.all(Array.from({ length: 8 }, () => login('wrong password')));
+    const statuses = burst.map((r) => r.status);
+    expect(statuses.filter((x) => x === 401).length).toBeLessThanOrEqual(3);
+    expect(statuses.filter((x) => x === 429).length).toBeGreaterThanOrEqual(5);
+    // ...and then even the right password waits.
+    const after = await login(s.admin.password);
+    expect(after.status).toBe(429);
+    expect(Number(after.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
   });
 });
