@@ -34,3 +34,75 @@ export function createLogger(
   if (config.log_pretty) return pino({ ...options, transport: { target: 'pino-pretty' } });
   return pino(options);
 }
+
+/**
+ * The logger for access lines: the same destination, level and fields as `logger`, without redaction.
+ * An access line holds only the method, the route pattern (no query string), the status, the time taken
+ * and ids, none of which can carry a credential; redaction (a walk of every object) cost a tenth of the
+ * CPU of a bare request.
+ */
+export function accessLogger(logger: Logger): Logger {
+  const stream = (logger as unknown as Record<symbol, pino.DestinationStream>)[pino.symbols.streamSym];
+  return pino(
+    { level: logger.level, base: { service: 'clarion' }, timestamp: pino.stdTimeFunctions.isoTime },
+    stream ?? pino.destination(1),
+  );
+}
+
+type LogMethod = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+
+/**
+ * A request's logger, made on first use: most requests write only their access line, and building a
+ * pino child for each (serialising its bindings) cost 4% of a bare request. Used as Fastify's
+ * childLoggerFactory.
+ */
+export class LazyChildLogger {
+  private real: Logger | undefined;
+
+  constructor(
+    private readonly parent: Logger,
+    private readonly bindings: pino.Bindings,
+    private readonly options: pino.ChildLoggerOptions,
+  ) {}
+
+  private get log(): Logger {
+    return (this.real ??= this.parent.child(this.bindings, this.options));
+  }
+
+  get level(): pino.LevelWithSilentOrString {
+    return this.real?.level ?? this.options.level ?? this.parent.level;
+  }
+
+  set level(level: pino.LevelWithSilentOrString) {
+    this.log.level = level;
+  }
+
+  private call(method: LogMethod, args: unknown[]): void {
+    if (!this.parent.isLevelEnabled(method) && !this.real) return;
+    (this.log[method] as (...a: unknown[]) => void)(...args);
+  }
+
+  fatal(...args: unknown[]): void {
+    this.call('fatal', args);
+  }
+  error(...args: unknown[]): void {
+    this.call('error', args);
+  }
+  warn(...args: unknown[]): void {
+    this.call('warn', args);
+  }
+  info(...args: unknown[]): void {
+    this.call('info', args);
+  }
+  debug(...args: unknown[]): void {
+    this.call('debug', args);
+  }
+  trace(...args: unknown[]): void {
+    this.call('trace', args);
+  }
+  silent(): void {}
+
+  child(bindings: pino.Bindings, options?: pino.ChildLoggerOptions): Logger {
+    return this.log.child(bindings, options);
+  }
+}

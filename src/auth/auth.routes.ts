@@ -15,6 +15,14 @@ export interface AuthRoutesDeps {
 
 const tags = ['auth'];
 
+/** Principals share their role's permission set, so its sorted list is made once per set. */
+const sortedLists = new WeakMap<ReadonlySet<string>, string[]>();
+function sortedPermissions(set: ReadonlySet<string>): string[] {
+  let list = sortedLists.get(set);
+  if (!list) sortedLists.set(set, (list = [...set].sort()));
+  return list;
+}
+
 export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesDeps> = async (app, { auth, users, attempts }) => {
   app.post('/register', { schema: { tags, body: RegisterBody, response: { 201: User } } }, async (req, reply) =>
     reply.status(201).send(await users.register(req.principal, req.body)),
@@ -71,7 +79,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesDeps> = async (app,
 
   app.get('/me', { schema: { tags, response: { 200: Me } } }, async (req) => {
     const p = principalOf(req);
-    return { user: await users.get(p.userId), permissions: [...p.permissions].sort(), via: p.via };
+    return { user: await users.get(p.userId), permissions: sortedPermissions(p.permissions), via: p.via };
   });
 
   app.post(

@@ -1,9 +1,12 @@
 import { sql, type Selectable, type Updateable } from 'kysely';
 import type { DbOrTrx } from '../db/database.js';
+import { precompiled } from '../db/precompiled.js';
 import type { Cursor } from '../http/pagination.js';
 import type { UsersTable } from './auth.tables.js';
 
 export type UserRow = Selectable<UsersTable>;
+
+const findUserById = precompiled((db: DbOrTrx, id: string) => db.selectFrom('users').selectAll().where('id', '=', id));
 
 /** The user columns an authenticated request needs, for joins that alias users as `u`; never the password hash. */
 export const principalUserColumns = ['u.id', 'u.username', 'u.role', 'u.disabled', 'u.must_change_password'] as const;
@@ -15,8 +18,9 @@ export class UserRepository {
     return db.insertInto('users').values(row).execute();
   }
 
-  findById(db: DbOrTrx, id: string): Promise<UserRow | undefined> {
-    return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+  /** On every `GET /auth/me`, hence precompiled. */
+  async findById(db: DbOrTrx, id: string): Promise<UserRow | undefined> {
+    return (await findUserById(db, id))[0];
   }
 
   findByLogin(db: DbOrTrx, login: string): Promise<UserRow | undefined> {

@@ -16,6 +16,8 @@ import { registerAuthHook, registerRouteAccess } from './auth-hook.js';
 import { registerErrorHandler } from './error-handler.js';
 import type { FixedWindowLimiter } from './fixed-window-limiter.js';
 import { ErrorBody } from './schemas.js';
+import { accessLogger, LazyChildLogger } from '../logger.js';
+import type { Logger } from 'pino';
 
 export type HttpServer = FastifyInstance;
 export type TypedServer = ReturnType<FastifyInstance['withTypeProvider']> & FastifyInstance;
@@ -48,6 +50,8 @@ export async function buildHttpServer(deps: HttpServerDeps) {
     },
     // One line per request is written by our onResponse hook instead.
     logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: (logger, bindings, options) =>
+      new LazyChildLogger(logger as Logger, bindings, options) as unknown as FastifyBaseLogger,
     return503OnClosing: true,
     // Plugins (the docs UI reads its files) may start slowly on a loaded machine; a slow start is not a failure.
     pluginTimeout: 60_000,
@@ -67,9 +71,11 @@ export async function buildHttpServer(deps: HttpServerDeps) {
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  const access = accessLogger(deps.logger as Logger);
   app.addHook('onResponse', async (request, reply) => {
-    request.log.info(
+    access.info(
       {
+        reqId: request.id,
         method: request.method,
         url: request.routeOptions.url ?? request.url.split('?')[0],
         status: reply.statusCode,
