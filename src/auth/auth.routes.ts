@@ -79,7 +79,9 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesDeps> = async (app,
 
   app.get('/me', { schema: { tags, response: { 200: Me } } }, async (req) => {
     const p = principalOf(req);
-    return { user: await users.get(p.userId), permissions: sortedPermissions(p.permissions), via: p.via };
+    // The user as read with the credential (at most auth_cache_ttl old, and never across a change made here).
+    const user = p.user ?? (await users.get(p.userId));
+    return { user, permissions: sortedPermissions(p.permissions), via: p.via };
   });
 
   app.post(

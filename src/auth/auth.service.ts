@@ -171,6 +171,7 @@ export class AuthService {
       via: 'jwt',
       sessionId: claims.sid,
       mustChangePassword: row.must_change_password === 1,
+      user: toUser(row),
     };
     return { principal, expiresAt: Math.min(claims.exp * 1000, Date.parse(row.expires_at)) };
   }
@@ -200,6 +201,7 @@ export class AuthService {
       via: 'api_key',
       apiKeyId: row.key_id,
       mustChangePassword: false,
+      user: toUser(row),
     };
     return { principal, expiresAt: row.expires_at ? Date.parse(row.expires_at) : Infinity };
   }

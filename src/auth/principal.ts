@@ -1,4 +1,5 @@
 import type { Permission, Role } from './permissions.js';
+import type { User } from './user.js';
 
 /** Who is making a request, after authentication. */
 export interface Principal {
@@ -11,6 +12,8 @@ export interface Principal {
   readonly sessionId?: string;
   readonly apiKeyId?: string;
   readonly mustChangePassword: boolean;
+  /** The user as of authentication (read in the same query), when the principal came from a credential. */
+  readonly user?: User;
 }
 
 export const can = (p: Principal | undefined, permission: Permission): boolean =>

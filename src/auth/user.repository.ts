@@ -9,8 +9,17 @@ export type UserRow = Selectable<UsersTable>;
 const findUserById = precompiled((db: DbOrTrx, id: string) => db.selectFrom('users').selectAll().where('id', '=', id));
 
 /** The user columns an authenticated request needs, for joins that alias users as `u`; never the password hash. */
-export const principalUserColumns = ['u.id', 'u.username', 'u.role', 'u.disabled', 'u.must_change_password'] as const;
-export type PrincipalUserRow = Pick<UserRow, 'id' | 'username' | 'role' | 'disabled' | 'must_change_password'>;
+export const principalUserColumns = [
+  'u.id',
+  'u.username',
+  'u.email',
+  'u.role',
+  'u.disabled',
+  'u.must_change_password',
+  'u.created_at',
+  'u.updated_at',
+] as const;
+export type PrincipalUserRow = Omit<UserRow, 'password_hash'>;
 
 /** All SQL for users. */
 export class UserRepository {

@@ -214,6 +214,23 @@ describe.each(testDialects())('HTTP behaviour on %s', (dialect) => {
     expect(evilPreflight.headers.get('access-control-allow-origin')).toBeNull();
   });
 
+  it('with no allowed origins (the default), answers no origin at all', async () => {
+    const closed = await startTestServer({ dialect });
+    try {
+      const get = await closed.request('GET', '/health', { headers: { origin: 'https://app.example' } });
+      expect(get.status).toBe(200);
+      expect(get.headers.get('access-control-allow-origin')).toBeNull();
+      const preflight = await fetch(`${closed.url}/api/v1/auth/me`, {
+        method: 'OPTIONS',
+        headers: { origin: 'https://app.example', 'access-control-request-method': 'GET' },
+      });
+      expect(preflight.headers.get('access-control-allow-origin')).toBeNull();
+      expect(preflight.headers.get('access-control-allow-methods')).toBeNull();
+    } finally {
+      await closed.close();
+    }
+  });
+
   it('sets security headers and request ids', async () => {
     const res = await s.request('GET', '/api/v1/auth/me', { token: s.admin.token });
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');

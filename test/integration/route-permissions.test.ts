@@ -22,7 +22,8 @@ describe('route permission table', () => {
   let routes: readonly { method: string; url: string; access: string }[];
 
   beforeAll(async () => {
-    s = await startTestServer();
+    // Every optional plugin on (CORS registers its preflight route only when origins are allowed).
+    s = await startTestServer({ config: { cors_origins: ['https://app.example'] } });
     routes = registeredRoutes(s.app.server);
   });
   afterAll(async () => s?.close());
