@@ -29,7 +29,7 @@ export class UserRepository {
 
   /** On every `GET /auth/me`, hence precompiled. */
   async findById(db: DbOrTrx, id: string): Promise<UserRow | undefined> {
-    return (await findUserById(db, id))[0];
+    return (await findUserById(db, id)).rows[0];
   }
 
   findByLogin(db: DbOrTrx, login: string): Promise<UserRow | undefined> {

@@ -1,14 +1,14 @@
-import type { Compilable, CompiledQuery, Kysely } from 'kysely';
+import type { Compilable, CompiledQuery, Kysely, QueryResult } from 'kysely';
 
 /**
  * A query of a hot path, built and compiled once per dialect instead of on every call: Kysely's
  * builder and compiler cost more than running a small indexed SELECT. `build` is called once with
  * placeholder values; each call then runs the same SQL with its own parameters, on a database
- * handle or a transaction. Only for queries whose shape does not depend on the arguments.
+ * handle or a transaction, and answers Kysely's QueryResult (rows, numAffectedRows). Only for queries whose shape does not depend on the arguments.
  */
 export function precompiled<DB, A extends unknown[], R>(
   build: (db: Kysely<DB>, ...args: A) => Compilable<R>,
-): (db: Kysely<DB>, ...args: A) => Promise<R[]> {
+): (db: Kysely<DB>, ...args: A) => Promise<QueryResult<R>> {
   const byAdapter = new WeakMap<object, { compiled: CompiledQuery<R>; slots: number[] }>();
   return async (db, ...args) => {
     const adapter = db.getExecutor().adapter;
@@ -26,6 +26,29 @@ export function precompiled<DB, A extends unknown[], R>(
     }
     const { compiled, slots } = entry;
     const parameters = compiled.parameters.map((p, i) => (slots[i]! >= 0 ? args[slots[i]!] : p));
-    return (await db.executeQuery<R>({ ...compiled, parameters })).rows;
+    return db.executeQuery<R>({ ...compiled, parameters });
+  };
+}
+
+/**
+ * Like `precompiled`, for a write whose values come as an object (a row to insert or upsert, fields to set):
+ * compiled once per set of keys. Keys whose value is `undefined` are left out, as Kysely leaves them out.
+ */
+export function precompiledByShape<DB, O extends object, A extends unknown[], R>(
+  build: (db: Kysely<DB>, values: O, ...args: A) => Compilable<R>,
+): (db: Kysely<DB>, values: O, ...args: A) => Promise<QueryResult<R>> {
+  const byShape = new Map<string, (db: Kysely<DB>, ...all: unknown[]) => Promise<QueryResult<R>>>();
+  return (db, values, ...args) => {
+    const entries = Object.entries(values).filter(([, v]) => v !== undefined);
+    const keys = entries.map(([k]) => k);
+    const shape = keys.join('\u0000');
+    let run = byShape.get(shape);
+    if (!run) {
+      run = precompiled((d: Kysely<DB>, ...all: unknown[]) =>
+        build(d, Object.fromEntries(keys.map((k, i) => [k, all[i]])) as O, ...(all.slice(keys.length) as A)),
+      );
+      byShape.set(shape, run);
+    }
+    return run(db, ...entries.map(([, v]) => v), ...args);
   };
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Db, Dialect } from '../db/database.js';
 import { fromJson, toJson } from '../db/json.js';
+import { precompiled } from '../db/precompiled.js';
 import type { EnqueueOptions, JobQueue, LeasedJob } from './job-queue.js';
 
 const READY = 'ready';
@@ -10,6 +11,11 @@ const LEASED = 'leased';
 const LEASED_AGAIN = 'leased_again';
 
 const iso = (ms: number) => new Date(ms).toISOString();
+
+/** Every finished run deletes its job: compiled once (see precompiled). */
+const deleteLeased = precompiled((db: Db, id: string, owner: string) =>
+  db.deleteFrom('jobs').where('id', '=', id).where('lease_owner', '=', owner).where('status', '=', LEASED),
+);
 
 /** The embedded JobQueue: a table in the same database, claimed with leases. */
 export class TableJobQueue implements JobQueue {
@@ -98,13 +104,8 @@ export class TableJobQueue implements JobQueue {
   }
 
   async complete(job: LeasedJob, owner: string): Promise<boolean> {
-    const del = await this.db
-      .deleteFrom('jobs')
-      .where('id', '=', job.id)
-      .where('lease_owner', '=', owner)
-      .where('status', '=', LEASED)
-      .executeTakeFirst();
-    if (Number(del.numDeletedRows) === 1) return true;
+    const del = await deleteLeased(this.db, job.id, owner);
+    if (Number(del.numAffectedRows) === 1) return true;
     return this.release(job, owner, 0);
   }
 
