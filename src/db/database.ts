@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, type Transaction } from 'kysely';
-import pg from 'pg';
+import { createRequire } from 'node:module';
+import type PgModule from 'pg';
 import type { Tables } from './tables.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -30,14 +31,24 @@ export interface DatabaseOptions {
   poolSize?: number;
 }
 
-// BIGINT (int8) and NUMERIC come back as strings by default; our counters fit in a double.
-pg.types.setTypeParser(20, (v) => Number(v));
-pg.types.setTypeParser(1700, (v) => Number(v));
+/**
+ * pg is loaded only when a PostgreSQL URL is given: a SQLite start does not pay for it (70 ms of the start).
+ * BIGINT (int8) and NUMERIC come back as strings by default; our counters fit in a double.
+ */
+let pgLoaded: typeof PgModule | undefined;
+function loadPg(): typeof PgModule {
+  if (!pgLoaded) {
+    pgLoaded = createRequire(import.meta.url)('pg') as typeof PgModule;
+    pgLoaded.types.setTypeParser(20, (v) => Number(v));
+    pgLoaded.types.setTypeParser(1700, (v) => Number(v));
+  }
+  return pgLoaded;
+}
 
 export function createDatabase(opts: DatabaseOptions): Database {
   const url = opts.url ?? '';
   if (/^postgres(ql)?:\/\//.test(url)) {
-    const pool = new pg.Pool({
+    const pool = new (loadPg().Pool)({
       connectionString: url,
       max: opts.poolSize ?? 10,
       ...(opts.schema ? { options: `-c search_path=${opts.schema}` } : {}),
