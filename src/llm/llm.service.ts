@@ -31,6 +31,19 @@ import { Router, toAppError, type Route, type Target } from './router.js';
 import { completionToChunks, StreamAssembler } from './stream-assembler.js';
 import { countPromptTokens, countTokens } from './tokens.js';
 
+/** A value computed on first use, then kept. */
+function once<T>(fn: () => T): () => T {
+  let done = false;
+  let value: T;
+  return () => {
+    if (!done) {
+      value = fn();
+      done = true;
+    }
+    return value;
+  };
+}
+
 export interface LlmServiceDeps {
   db: Db;
   config: Config;
@@ -275,7 +288,8 @@ export class LlmService {
       if (info) info.cache = 'miss';
     } else if (info) info.cache = 'off';
 
-    const estimate = countPromptTokens(req);
+    // Counted only if needed: a deployment's tokens-per-minute limit, or an upstream that reports no usage.
+    const estimate = once(() => countPromptTokens(req));
     let target: Target | undefined;
     try {
       const res = await this.router.run(
@@ -286,7 +300,7 @@ export class LlmService {
       );
       target = res.target;
       const answer = res.value;
-      const prompt = answer.usage?.prompt_tokens ?? estimate;
+      const prompt = answer.usage?.prompt_tokens ?? estimate();
       const completion = answer.usage?.completion_tokens ?? countTokens(answer.choices[0]?.message.content ?? '');
       answer.usage = {
         ...(answer.usage ?? {}),
@@ -399,7 +413,7 @@ export class LlmService {
       if (info) info.cache = 'miss';
     } else if (info) info.cache = 'off';
 
-    const estimate = countPromptTokens(admitted);
+    const estimate = once(() => countPromptTokens(admitted));
     let target: Target | undefined;
     let opened;
     try {
@@ -443,7 +457,7 @@ export class LlmService {
       throw failure;
     } finally {
       opened.release();
-      const prompt = asm.usage?.prompt_tokens ?? estimate;
+      const prompt = asm.usage?.prompt_tokens ?? estimate();
       const completion =
         asm.usage?.completion_tokens ??
         countTokens(asm.content + asm.toolCalls.map((t) => t.function.name + t.function.arguments).join(''));
@@ -479,7 +493,7 @@ export class LlmService {
     const started = performance.now();
     await this.budgets.check(ctx);
     const route = this.registry.resolve(req.model);
-    const estimate = inputs.reduce((s, i) => s + countTokens(i), 0);
+    const estimate = once(() => inputs.reduce((s, i) => s + countTokens(i), 0));
     let target: Target | undefined;
     try {
       const res = await this.router.run(
@@ -489,7 +503,7 @@ export class LlmService {
         { ...(ctx.signal ? { signal: ctx.signal } : {}), onAttempt: (t) => (target = t), onFailure: this.onFailure },
       );
       target = res.target;
-      const prompt = res.value.prompt_tokens ?? estimate;
+      const prompt = res.value.prompt_tokens ?? estimate();
       this.router.addTokens(target, prompt);
       this.record(
         this.usageRow(ctx, 'embeddings', {

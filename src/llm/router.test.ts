@@ -123,4 +123,17 @@ describe('Router', () => {
     now.t += 61_000;
     expect((await r.run(route, 10, async () => ok)).target.provider).toBe('a');
   });
+
+  it('counts the prompt only when a deployment has a tokens-per-minute limit, and then once', async () => {
+    const { r } = router();
+    let counted = 0;
+    const estimate = () => (counted++, 10);
+    await r.run({ name: 'free', strategy: 'fallback', targets: [t('a'), t('b')] }, estimate, async () => ok);
+    expect(counted).toBe(0);
+    const limited: Route = { name: 'tpm', strategy: 'fallback', targets: [t('c', { tpm: 100 }), t('d', { tpm: 100 })] };
+    r.addTokens(t('c'), 95);
+    r.addTokens(t('d'), 50);
+    expect((await r.run(limited, estimate, async () => ok)).target.provider).toBe('d');
+    expect(counted).toBe(1);
+  });
 });

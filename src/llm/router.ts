@@ -123,7 +123,7 @@ export class Router {
   }
 
   /** Why a deployment cannot take a call now, with the ms until it can; undefined when it can. */
-  private blocked(t: Target, tokens: number, now: number): number | undefined {
+  private blocked(t: Target, tokens: () => number, now: number): number | undefined {
     const s = this.state(t);
     if (s.cooldownUntil > now) return s.cooldownUntil - now;
     const since = now - WINDOW_MS;
@@ -132,7 +132,7 @@ export class Router {
     if (t.rpm !== undefined && s.requests.length >= t.rpm) return s.requests[0]! + WINDOW_MS - now;
     if (t.tpm !== undefined && s.tokens.length) {
       const used = s.tokens.reduce((sum, e) => sum + e.n, 0);
-      if (used + tokens > t.tpm) return s.tokens[0]!.at + WINDOW_MS - now;
+      if (used + tokens() > t.tpm) return s.tokens[0]!.at + WINDOW_MS - now;
     }
     return undefined;
   }
@@ -163,7 +163,8 @@ export class Router {
    */
   async run<T>(
     route: Route,
-    estimatedTokens: number,
+    /** The call's prompt tokens, counted only when a deployment has a tokens-per-minute limit. */
+    estimatedTokens: number | (() => number),
     fn: (t: Target) => Promise<T>,
     opts: {
       signal?: AbortSignal;
@@ -173,10 +174,12 @@ export class Router {
     } = {},
   ): Promise<RouteResult<T>> {
     const now = this.now();
+    let counted: number | undefined;
+    const tokens = () => (counted ??= typeof estimatedTokens === 'number' ? estimatedTokens : estimatedTokens());
     const usable: Target[] = [];
     let soonest = Infinity;
     for (const t of this.order(route)) {
-      const wait = this.blocked(t, estimatedTokens, now);
+      const wait = this.blocked(t, tokens, now);
       if (wait === undefined) usable.push(t);
       else soonest = Math.min(soonest, wait);
     }
