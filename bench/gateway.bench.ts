@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- gateway [--rate 500] [--seconds 5] [--rounds 2] [--stream-rate 100] [--chunk-delay 5] [--nice N] [--profile]`
+ * `npm run bench -- gateway [--rate 500] [--seconds 5] [--rounds 2] [--warmup 2] [--stream-rate 100] [--chunk-delay 5] [--nice N] [--profile]`
  *
  * Gateway overhead: the same chat completion sent to the fake OpenAI-compatible upstream directly and through
  * Clarion's /v1/chat/completions (API key, provider, routing, budgets check, usage recording), paced at a fixed
@@ -152,6 +152,8 @@ export async function run(args: string[]): Promise<void> {
   const rounds = Number(argValue(args, 'rounds') ?? 2);
   const streamRate = Number(argValue(args, 'stream-rate') ?? 100);
   const chunkDelay = Number(argValue(args, 'chunk-delay') ?? 5);
+  // Seconds of paced calls through Clarion before measuring (its JIT takes a few thousand calls to settle).
+  const warmup = Number(argValue(args, 'warmup') ?? 2);
   ensureBuilt();
   const pinning = pinSelf() + applyNice(args);
   const before = machineNote();
@@ -186,7 +188,8 @@ export async function run(args: string[]): Promise<void> {
 
     // Warm-up: connections, JIT, SQLite pages.
     await paced(direct, '/v1/chat/completions', hDirect, plain('gpt-4o-mini'), rate, 1);
-    await paced(via, '/v1/chat/completions', hVia, plain('fake/gpt-4o-mini'), rate, 2);
+    await paced(via, '/v1/chat/completions', hVia, plain('fake/gpt-4o-mini'), rate, warmup);
+    await paced(via, '/v1/chat/completions', hVia, streamed('fake/gpt-4o-mini'), streamRate, Math.min(warmup, 2), true);
 
     const d: Sample[] = [];
     const v: Sample[] = [];
@@ -210,7 +213,7 @@ export async function run(args: string[]): Promise<void> {
     ];
     console.log(`\nmachine before: ${before}\nmachine after:  ${machineNote()}`);
     console.log(
-      `\ngateway: ${rate} req/s (streams ${streamRate} req/s), ${rounds} alternating rounds of ${seconds} s; ` +
+      `\ngateway: ${rate} req/s (streams ${streamRate} req/s), ${warmup} s warm-up, ${rounds} alternating rounds of ${seconds} s; ` +
         `upstream chunk delay ${chunkDelay} ms; ${pinning}`,
     );
     console.log(
