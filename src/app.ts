@@ -208,6 +208,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       database,
       metrics,
       metricsEnabled: config.metrics_enabled,
+      metricsPublic: config.metrics_public,
       version,
       startedAt,
       checks: readiness,

@@ -61,6 +61,7 @@ export const settings = {
   }),
   web_dir: optionalString('folder of the built web UI (default: dist/web beside the server)'),
   metrics_enabled: bool(true, 'serve Prometheus metrics at /metrics'),
+  metrics_public: bool(false, 'serve /metrics without credentials (otherwise it needs system:read, e.g. an API key)'),
   docs_enabled: bool(true, 'serve the OpenAPI UI at /docs'),
   memory_lexical_dimensions: int(384, 16, 8192, 'dimensions of the built-in lexical embedder for new collections'),
   memory_chunk_size: int(512, 16, 8192, 'tokens per chunk when a memory document is split'),

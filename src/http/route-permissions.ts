@@ -17,6 +17,7 @@ export const routePermissions: Record<string, Access> = {
   // Probes and docs
   'GET /health': 'public',
   'GET /ready': 'public',
+  // Checked in the handler: system:read unless metrics_public is set.
   'GET /metrics': 'public',
   'GET /api/v1/openapi.json': 'public',
   'GET /docs/**': 'public',

@@ -3,12 +3,15 @@ import { sql } from 'kysely';
 import { Type } from 'typebox';
 import type { Database } from '../db/database.js';
 import { pendingMigrations } from '../db/migrator.js';
+import { AppError } from '../errors/index.js';
 import type { Metrics } from './metrics.js';
 
 export interface HealthDeps {
   database: Database;
   metrics: Metrics;
   metricsEnabled: boolean;
+  /** Serve /metrics without credentials. */
+  metricsPublic: boolean;
   version: string;
   startedAt: number;
   /** Further readiness checks registered by other modules (queue, providers, ...). */
@@ -61,7 +64,15 @@ export const healthRoutes: FastifyPluginAsyncTypebox<HealthDeps> = async (app, d
   );
 
   if (deps.metricsEnabled) {
-    app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
+    app.get('/metrics', { schema: { hide: true } }, async (req, reply) => {
+      // Route counts, latencies and process figures describe the installation: by default only a caller with
+      // system:read (a Prometheus job with a scoped API key) sees them; metrics_public opens them.
+      if (!deps.metricsPublic) {
+        if (!req.principal) throw new AppError('UNAUTHENTICATED');
+        if (!req.principal.permissions.has('system:read')) {
+          throw new AppError('FORBIDDEN', 'This needs the permission system:read.', { permission: 'system:read' });
+        }
+      }
       reply.header('content-type', deps.metrics.registry.contentType);
       return deps.metrics.registry.metrics();
     });

@@ -153,7 +153,19 @@ describe.each(testDialects())('HTTP behaviour on %s', (dialect) => {
 
     await s.request('GET', '/api/v1/auth/me', { token: s.admin.token });
     await s.request('GET', '/not-a-route-xyz');
-    const metrics = await s.request('GET', '/metrics');
+    // Metrics describe the installation: anonymous callers and roles without system:read are refused.
+    expect((await s.request('GET', '/metrics')).status).toBe(401);
+    const key = await s.request('POST', '/api/v1/api-keys', {
+      token: s.admin.token,
+      body: { name: 'prometheus', scopes: ['system:read'] },
+    });
+    expect(key.status).toBe(201);
+    const noScope = await s.request('POST', '/api/v1/api-keys', {
+      token: s.admin.token,
+      body: { name: 'runs only', scopes: ['run:read'] },
+    });
+    expect((await s.request('GET', '/metrics', { token: noScope.body.key })).status).toBe(403);
+    const metrics = await s.request('GET', '/metrics', { token: key.body.key });
     expect(metrics.status).toBe(200);
     expect(metrics.headers.get('content-type')).toContain('text/plain');
     expect(metrics.text).toMatch(
@@ -214,8 +226,8 @@ describe.each(testDialects())('HTTP behaviour on %s', (dialect) => {
     expect(evilPreflight.headers.get('access-control-allow-origin')).toBeNull();
   });
 
-  it('with no allowed origins (the default), answers no origin at all', async () => {
-    const closed = await startTestServer({ dialect });
+  it('with no allowed origins (the default), answers no origin at all; metrics_public opens /metrics', async () => {
+    const closed = await startTestServer({ dialect, config: { metrics_public: true } });
     try {
       const get = await closed.request('GET', '/health', { headers: { origin: 'https://app.example' } });
       expect(get.status).toBe(200);
@@ -226,6 +238,7 @@ describe.each(testDialects())('HTTP behaviour on %s', (dialect) => {
       });
       expect(preflight.headers.get('access-control-allow-origin')).toBeNull();
       expect(preflight.headers.get('access-control-allow-methods')).toBeNull();
+      expect((await closed.request('GET', '/metrics')).status).toBe(200);
     } finally {
       await closed.close();
     }
