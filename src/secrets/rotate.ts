@@ -69,6 +69,11 @@ export async function resealAll(
  */
 export async function rotateKeyFile(db: Db, dataDir: string, newKeyText?: string): Promise<RotationResult> {
   const file = path.join(dataDir, MASTER_KEY_FILE);
+  if (!fs.existsSync(file)) {
+    throw new Error(
+      `there is no master key to rotate: ${file} does not exist (Clarion creates it on its first start; nothing is encrypted yet)`,
+    );
+  }
   const oldText = fs.readFileSync(file, 'utf8').trim();
   const from = new SecretBox(parseMasterKey(oldText));
   const nextText = newKeyText?.trim() ?? randomBytes(32).toString('base64');

@@ -140,6 +140,7 @@ describe.each(testDialects())('master key and rotation on %s', (dialect) => {
     await expect(withApp({ CLARION_SECRET_KEY: oldKey }, async () => {})).rejects.toThrow(/not the key that encrypted/);
     fs.renameSync(keyFile, `${keyFile}.moved`);
     await expect(withApp({}, async () => {})).rejects.toThrow(/master key file .* is missing/);
+    await expect(cli(configFile, 'secrets', 'rotate')).rejects.toThrow(/there is no master key to rotate/);
     expect(fs.existsSync(keyFile)).toBe(false);
     fs.renameSync(`${keyFile}.moved`, keyFile);
 
