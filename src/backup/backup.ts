@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip, createGzip } from 'node:zlib';
+import { promisify } from 'node:util';
+import { createGzip, gunzip } from 'node:zlib';
 import SQLite from 'better-sqlite3';
 import tar from 'tar-stream';
 import { AppError } from '../errors/index.js';
@@ -17,6 +18,7 @@ import { openWithPassphrase, sealWithPassphrase } from './passphrase-box.js';
  */
 export const DB_NAME = 'clarion.db';
 const KEY_FILES = ['secret.key', 'jwt.key'];
+const gunzipAsync = promisify(gunzip);
 const MANIFEST = 'manifest.json';
 const FORMAT = 'clarion-backup';
 /** Tables a Clarion database has at any version; a restore refuses a database missing one. */
@@ -119,7 +121,11 @@ export async function readBackup(
     });
   });
   try {
-    await pipeline(Readable.from([plain]), createGunzip(), extract);
+    // Decompressed whole before the tar is read (the entries are kept in memory anyway): as a stream stage, a
+    // truncated archive's "unexpected end of file" could arrive after the extractor had finished, with nobody
+    // left listening, and crash the process.
+    const tarBytes = await gunzipAsync(plain);
+    await pipeline(Readable.from([tarBytes]), extract);
   } catch (err) {
     if (err instanceof AppError) throw err;
     throw new AppError('ARCHIVE_INVALID', `The archive cannot be read: ${(err as Error).message}`);
