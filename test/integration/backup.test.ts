@@ -137,6 +137,9 @@ describe('backup and restore', () => {
 
     const cases: [string, Buffer][] = [
       ['truncated', good.subarray(0, good.length - 100)],
+      // Only the gzip trailer (CRC and length) missing: every tar entry is readable, the CRC check is not.
+      ['truncated trailer', good.subarray(0, good.length - 4)],
+      ['corrupt trailer', Buffer.concat([good.subarray(0, good.length - 8), Buffer.alloc(8, 0xab)])],
       ['not gzip', Buffer.from('hello')],
       [
         'traversal',
