@@ -23,10 +23,6 @@ export class CredentialCache {
     private readonly maxEntries = 10_000,
   ) {}
 
-  get enabled(): boolean {
-    return this.ttlMs > 0;
-  }
-
   /** Read before the lookup starts; `set` ignores a result that an invalidation overtook. */
   get epoch(): number {
     return this.generation;

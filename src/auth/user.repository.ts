@@ -27,7 +27,7 @@ export class UserRepository {
     return db.insertInto('users').values(row).execute();
   }
 
-  /** On every `GET /auth/me`, hence precompiled. */
+  /** On every token refresh and user change, hence precompiled. */
   async findById(db: DbOrTrx, id: string): Promise<UserRow | undefined> {
     return (await findUserById(db, id)).rows[0];
   }

@@ -76,14 +76,21 @@ export function registerAuthHook(app: FastifyInstance, auth: AuthService, attemp
         throw err;
       }
     }
-    if (access === 'public') return;
-    const p = request.principal;
-    if (!p) throw new AppError('UNAUTHENTICATED');
-    if (p.mustChangePassword && !allowedBeforePasswordChange.has(`${request.method} ${request.routeOptions.url}`)) {
-      throw new AppError('PASSWORD_CHANGE_REQUIRED');
-    }
-    if (access !== 'authenticated' && !p.permissions.has(access)) {
-      throw new AppError('FORBIDDEN', `This needs the permission ${access}.`, { permission: access });
-    }
+    if (access !== 'public') requireAccess(request, access);
   });
+}
+
+/**
+ * Throws unless the request's principal may use `access`: the check the auth hook makes for every route,
+ * for the few handlers whose requirement depends on configuration (`/metrics`).
+ */
+export function requireAccess(request: FastifyRequest, access: Exclude<Access, 'public'>): void {
+  const p = request.principal;
+  if (!p) throw new AppError('UNAUTHENTICATED');
+  if (p.mustChangePassword && !allowedBeforePasswordChange.has(`${request.method} ${request.routeOptions.url}`)) {
+    throw new AppError('PASSWORD_CHANGE_REQUIRED');
+  }
+  if (access !== 'authenticated' && !p.permissions.has(access)) {
+    throw new AppError('FORBIDDEN', `This needs the permission ${access}.`, { permission: access });
+  }
 }

@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import { Type } from 'typebox';
 import type { Database } from '../db/database.js';
 import { pendingMigrations } from '../db/migrator.js';
-import { AppError } from '../errors/index.js';
+import { requireAccess } from '../http/auth-hook.js';
 import type { Metrics } from './metrics.js';
 
 export interface HealthDeps {
@@ -67,12 +67,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox<HealthDeps> = async (app, d
     app.get('/metrics', { schema: { hide: true } }, async (req, reply) => {
       // Route counts, latencies and process figures describe the installation: by default only a caller with
       // system:read (a Prometheus job with a scoped API key) sees them; metrics_public opens them.
-      if (!deps.metricsPublic) {
-        if (!req.principal) throw new AppError('UNAUTHENTICATED');
-        if (!req.principal.permissions.has('system:read')) {
-          throw new AppError('FORBIDDEN', 'This needs the permission system:read.', { permission: 'system:read' });
-        }
-      }
+      if (!deps.metricsPublic) requireAccess(req, 'system:read');
       reply.header('content-type', deps.metrics.registry.contentType);
       return deps.metrics.registry.metrics();
     });
