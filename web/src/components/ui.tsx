@@ -294,6 +294,30 @@ export function EmptyState({
 }
 
 /** An error from a query: "not available" for a module this server does not have, else the message. */
+/**
+ * The states of a query, rendered the same way on every page: a spinner while loading, the error (with a
+ * retry button unless `noRetry`), `empty` when there is no data or `isEmpty` says so, else `children(data)`.
+ */
+export function QueryView<T>({
+  query,
+  isEmpty,
+  empty = null,
+  noRetry = false,
+  children,
+}: {
+  query: { isLoading: boolean; error: unknown; data: T | undefined; refetch: () => unknown };
+  isEmpty?: (data: T) => boolean;
+  empty?: ReactNode;
+  noRetry?: boolean;
+  children: (data: T) => ReactNode;
+}) {
+  if (query.isLoading) return <Spinner />;
+  if (query.error)
+    return <ErrorState error={query.error} {...(noRetry ? {} : { retry: () => void query.refetch() })} />;
+  if (query.data === undefined || isEmpty?.(query.data)) return <>{empty}</>;
+  return <>{children(query.data)}</>;
+}
+
 export function ErrorState({ error, retry }: { error: unknown; retry?: () => void }) {
   if (error instanceof ApiError && error.notAvailable) {
     return (

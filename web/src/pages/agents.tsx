@@ -5,10 +5,10 @@ import {
   Badge,
   Button,
   EmptyState,
-  ErrorState,
   FormError,
   Modal,
   PageHeader,
+  QueryView,
   Spinner,
   StatusBadge,
   TextArea,
@@ -74,77 +74,79 @@ export default function Agents() {
           </Button>
         }
       />
-      {agents.isLoading ? (
-        <Spinner />
-      ) : agents.error ? (
-        <ErrorState error={agents.error} retry={() => void agents.refetch()} />
-      ) : !agents.data?.items.length ? (
-        <EmptyState
-          icon={<Bot className="size-8" />}
-          title="No agents yet"
-          action={<Button onClick={() => setEditing('new')}>Create an agent</Button>}
-        >
-          An agent is a model with instructions and permissions. Create one, then use it in a workflow step or chat with
-          it.
-        </EmptyState>
-      ) : (
-        <ul className="grid gap-4 sm:grid-cols-2 xl:grid-cols-3" data-testid="agents">
-          {agents.data.items.map((a) => (
-            <li
-              key={a.id}
-              className="flex flex-col rounded-lg bg-white p-4 shadow-sm ring-1 ring-slate-200 dark:bg-slate-900 dark:ring-slate-800"
-            >
-              <div className="flex items-start gap-3">
-                {a.nft?.image_url ? (
-                  <img src={a.nft.image_url} alt="" className="size-12 rounded-lg object-cover" />
-                ) : (
-                  <div
-                    className="flex size-12 items-center justify-center rounded-lg text-lg font-semibold text-white"
-                    style={{ background: `hsl(${hue(a.name)} 60% 50%)` }}
-                    aria-hidden
-                  >
-                    {a.name.slice(0, 1).toUpperCase()}
+      <QueryView
+        query={agents}
+        isEmpty={(data) => !data.items.length}
+        empty={
+          <EmptyState
+            icon={<Bot className="size-8" />}
+            title="No agents yet"
+            action={<Button onClick={() => setEditing('new')}>Create an agent</Button>}
+          >
+            An agent is a model with instructions and permissions. Create one, then use it in a workflow step or chat
+            with it.
+          </EmptyState>
+        }
+      >
+        {(data) => (
+          <ul className="grid gap-4 sm:grid-cols-2 xl:grid-cols-3" data-testid="agents">
+            {data.items.map((a) => (
+              <li
+                key={a.id}
+                className="flex flex-col rounded-lg bg-white p-4 shadow-sm ring-1 ring-slate-200 dark:bg-slate-900 dark:ring-slate-800"
+              >
+                <div className="flex items-start gap-3">
+                  {a.nft?.image_url ? (
+                    <img src={a.nft.image_url} alt="" className="size-12 rounded-lg object-cover" />
+                  ) : (
+                    <div
+                      className="flex size-12 items-center justify-center rounded-lg text-lg font-semibold text-white"
+                      style={{ background: `hsl(${hue(a.name)} 60% 50%)` }}
+                      aria-hidden
+                    >
+                      {a.name.slice(0, 1).toUpperCase()}
+                    </div>
+                  )}
+                  <div className="min-w-0 flex-1">
+                    <div className="flex items-center justify-between gap-2">
+                      <h3 className="truncate font-medium">{a.name}</h3>
+                      <StatusBadge status={a.status} />
+                    </div>
+                    <p className="truncate font-mono text-xs text-slate-500">{a.model}</p>
                   </div>
-                )}
-                <div className="min-w-0 flex-1">
-                  <div className="flex items-center justify-between gap-2">
-                    <h3 className="truncate font-medium">{a.name}</h3>
-                    <StatusBadge status={a.status} />
-                  </div>
-                  <p className="truncate font-mono text-xs text-slate-500">{a.model}</p>
                 </div>
-              </div>
-              <p className="mt-3 line-clamp-2 flex-1 text-sm text-slate-600 dark:text-slate-400">
-                {a.description || a.system_prompt || '—'}
-              </p>
-              <div className="mt-3 flex flex-wrap gap-1">
-                {a.capabilities.slice(0, 4).map((c) => (
-                  <Badge key={c} tone="blue">
-                    {c.replace(/^system:/, '')}
-                  </Badge>
-                ))}
-                {a.capabilities.length > 4 && <Badge>+{a.capabilities.length - 4}</Badge>}
-                {a.nft?.token_id && <Badge tone="violet">NFT #{a.nft.token_id}</Badge>}
-              </div>
-              <div className="mt-3 flex items-center justify-between border-t border-slate-100 pt-2 text-xs text-slate-500 dark:border-slate-800">
-                <span>updated {relativeTime(a.updated_at)}</span>
-                <span>
-                  <Button variant="ghost" aria-label={`Edit ${a.name}`} onClick={() => setEditing(a)}>
-                    <Pencil className="size-4" />
-                  </Button>
-                  <Button
-                    variant="ghost"
-                    aria-label={`Delete ${a.name}`}
-                    onClick={() => confirm(`Delete the agent "${a.name}"?`) && remove.mutate(a.id)}
-                  >
-                    <Trash2 className="size-4" />
-                  </Button>
-                </span>
-              </div>
-            </li>
-          ))}
-        </ul>
-      )}
+                <p className="mt-3 line-clamp-2 flex-1 text-sm text-slate-600 dark:text-slate-400">
+                  {a.description || a.system_prompt || '—'}
+                </p>
+                <div className="mt-3 flex flex-wrap gap-1">
+                  {a.capabilities.slice(0, 4).map((c) => (
+                    <Badge key={c} tone="blue">
+                      {c.replace(/^system:/, '')}
+                    </Badge>
+                  ))}
+                  {a.capabilities.length > 4 && <Badge>+{a.capabilities.length - 4}</Badge>}
+                  {a.nft?.token_id && <Badge tone="violet">NFT #{a.nft.token_id}</Badge>}
+                </div>
+                <div className="mt-3 flex items-center justify-between border-t border-slate-100 pt-2 text-xs text-slate-500 dark:border-slate-800">
+                  <span>updated {relativeTime(a.updated_at)}</span>
+                  <span>
+                    <Button variant="ghost" aria-label={`Edit ${a.name}`} onClick={() => setEditing(a)}>
+                      <Pencil className="size-4" />
+                    </Button>
+                    <Button
+                      variant="ghost"
+                      aria-label={`Delete ${a.name}`}
+                      onClick={() => confirm(`Delete the agent "${a.name}"?`) && remove.mutate(a.id)}
+                    >
+                      <Trash2 className="size-4" />
+                    </Button>
+                  </span>
+                </div>
+              </li>
+            ))}
+          </ul>
+        )}
+      </QueryView>
       <FormError error={remove.error} />
       {editing && <AgentModal agent={editing === 'new' ? undefined : editing} onClose={() => setEditing(undefined)} />}
     </div>

@@ -11,7 +11,7 @@ import {
   XAxis,
   YAxis,
 } from 'recharts';
-import { Card, ErrorState, PageHeader, Spinner, Stat, Table, Td, cx } from '../components/ui';
+import { Card, ErrorState, PageHeader, QueryView, Spinner, Stat, Table, Td, cx } from '../components/ui';
 import { qs } from '../lib/api';
 import { compactNumber, duration, money, percent } from '../lib/format';
 import { useGet } from '../lib/queries';
@@ -122,74 +122,71 @@ export default function Analytics() {
       )}
       <div className="mt-6 grid gap-6 xl:grid-cols-2">
         <Card title="Runs and failures">
-          {series.isLoading ? (
-            <Spinner />
-          ) : series.error ? (
-            <ErrorState error={series.error} />
-          ) : (
-            <div className="h-64">
-              <ResponsiveContainer>
-                <BarChart data={points}>
-                  <CartesianGrid strokeDasharray="3 3" strokeOpacity={0.3} />
-                  <XAxis dataKey="label" fontSize={11} />
-                  <YAxis allowDecimals={false} fontSize={11} width={32} />
-                  <Tooltip />
-                  <Legend />
-                  <Bar dataKey="runs" name="runs" fill="#6366f1" />
-                  <Bar dataKey="failures" name="failures" fill="#f43f5e" />
-                </BarChart>
-              </ResponsiveContainer>
-            </div>
-          )}
+          <QueryView query={series} noRetry>
+            {() => (
+              <div className="h-64">
+                <ResponsiveContainer>
+                  <BarChart data={points}>
+                    <CartesianGrid strokeDasharray="3 3" strokeOpacity={0.3} />
+                    <XAxis dataKey="label" fontSize={11} />
+                    <YAxis allowDecimals={false} fontSize={11} width={32} />
+                    <Tooltip />
+                    <Legend />
+                    <Bar dataKey="runs" name="runs" fill="#6366f1" />
+                    <Bar dataKey="failures" name="failures" fill="#f43f5e" />
+                  </BarChart>
+                </ResponsiveContainer>
+              </div>
+            )}
+          </QueryView>
         </Card>
         <Card title="Tokens and cost">
-          {series.isLoading ? (
-            <Spinner />
-          ) : series.error ? (
-            <ErrorState error={series.error} />
-          ) : (
-            <div className="h-64">
-              <ResponsiveContainer>
-                <LineChart data={points}>
-                  <CartesianGrid strokeDasharray="3 3" strokeOpacity={0.3} />
-                  <XAxis dataKey="label" fontSize={11} />
-                  <YAxis yAxisId="tokens" fontSize={11} width={40} tickFormatter={(v: number) => compactNumber(v)} />
-                  <YAxis
-                    yAxisId="cost"
-                    orientation="right"
-                    fontSize={11}
-                    width={48}
-                    tickFormatter={(v: number) => money(v)}
-                  />
-                  <Tooltip />
-                  <Legend />
-                  <Line yAxisId="tokens" type="monotone" dataKey="tokens" stroke="#0ea5e9" dot={{ r: 2 }} />
-                  <Line yAxisId="cost" type="monotone" dataKey="cost" stroke="#f59e0b" dot={{ r: 2 }} />
-                </LineChart>
-              </ResponsiveContainer>
-            </div>
-          )}
+          <QueryView query={series} noRetry>
+            {() => (
+              <div className="h-64">
+                <ResponsiveContainer>
+                  <LineChart data={points}>
+                    <CartesianGrid strokeDasharray="3 3" strokeOpacity={0.3} />
+                    <XAxis dataKey="label" fontSize={11} />
+                    <YAxis yAxisId="tokens" fontSize={11} width={40} tickFormatter={(v: number) => compactNumber(v)} />
+                    <YAxis
+                      yAxisId="cost"
+                      orientation="right"
+                      fontSize={11}
+                      width={48}
+                      tickFormatter={(v: number) => money(v)}
+                    />
+                    <Tooltip />
+                    <Legend />
+                    <Line yAxisId="tokens" type="monotone" dataKey="tokens" stroke="#0ea5e9" dot={{ r: 2 }} />
+                    <Line yAxisId="cost" type="monotone" dataKey="cost" stroke="#f59e0b" dot={{ r: 2 }} />
+                  </LineChart>
+                </ResponsiveContainer>
+              </div>
+            )}
+          </QueryView>
         </Card>
         <Card title="By model">
-          {usage.isLoading ? (
-            <Spinner />
-          ) : usage.error ? (
-            <ErrorState error={usage.error} />
-          ) : !usage.data?.by_model.length ? (
-            <p className="text-sm text-slate-500">No model calls in this window.</p>
-          ) : (
-            <Table head={['Model', 'Calls', 'Tokens in', 'Tokens out', 'Cost']}>
-              {usage.data.by_model.map((m) => (
-                <tr key={m.model}>
-                  <Td className="font-mono text-xs">{m.model}</Td>
-                  <Td className="tabular-nums">{compactNumber(m.calls)}</Td>
-                  <Td className="tabular-nums">{compactNumber(m.prompt_tokens)}</Td>
-                  <Td className="tabular-nums">{compactNumber(m.completion_tokens)}</Td>
-                  <Td className="tabular-nums">{money(m.cost)}</Td>
-                </tr>
-              ))}
-            </Table>
-          )}
+          <QueryView
+            query={usage}
+            noRetry
+            isEmpty={(data) => !data.by_model.length}
+            empty={<p className="text-sm text-slate-500">No model calls in this window.</p>}
+          >
+            {(data) => (
+              <Table head={['Model', 'Calls', 'Tokens in', 'Tokens out', 'Cost']}>
+                {data.by_model.map((m) => (
+                  <tr key={m.model}>
+                    <Td className="font-mono text-xs">{m.model}</Td>
+                    <Td className="tabular-nums">{compactNumber(m.calls)}</Td>
+                    <Td className="tabular-nums">{compactNumber(m.prompt_tokens)}</Td>
+                    <Td className="tabular-nums">{compactNumber(m.completion_tokens)}</Td>
+                    <Td className="tabular-nums">{money(m.cost)}</Td>
+                  </tr>
+                ))}
+              </Table>
+            )}
+          </QueryView>
         </Card>
         <Card title="Top capabilities">
           {!summary.data?.top_capabilities.length ? (

@@ -5,12 +5,11 @@ import {
   Badge,
   Button,
   EmptyState,
-  ErrorState,
   FormError,
   Modal,
   PageHeader,
+  QueryView,
   SelectInput,
-  Spinner,
   TextArea,
   TextInput,
 } from '../components/ui';
@@ -76,59 +75,61 @@ export default function Capabilities() {
           </>
         }
       />
-      {caps.isLoading ? (
-        <Spinner />
-      ) : caps.error ? (
-        <ErrorState error={caps.error} retry={() => void caps.refetch()} />
-      ) : !caps.data?.items.length ? (
-        <EmptyState icon={<Boxes className="size-8" />} title="No capabilities match">
-          Change the filters, or create a capability of your own.
-        </EmptyState>
-      ) : (
-        <ul className="grid gap-4 sm:grid-cols-2 xl:grid-cols-3" data-testid="capabilities">
-          {caps.data.items.map((c) => (
-            <li
-              key={c.id}
-              className="flex flex-col rounded-lg bg-white p-4 shadow-sm ring-1 ring-slate-200 dark:bg-slate-900 dark:ring-slate-800"
-            >
-              <div className="flex items-start justify-between gap-2">
-                <h3 className="font-medium">{c.name}</h3>
-                {c.system ? (
-                  <Badge tone="gray">
-                    <Lock className="mr-1 size-3" /> built-in
-                  </Badge>
-                ) : (
-                  <Badge tone="violet">custom</Badge>
-                )}
-              </div>
-              <p className="mt-1 flex-1 text-sm text-slate-500 dark:text-slate-400">{c.description || '—'}</p>
-              <div className="mt-3 flex flex-wrap items-center gap-1.5 text-xs">
-                <span className="rounded bg-slate-100 px-1.5 py-0.5 font-mono dark:bg-slate-800">{c.task_type}</span>
-                {c.target_types.map((t) => (
-                  <Badge key={t} tone="blue">
-                    {t}
-                  </Badge>
-                ))}
-                {c.requires_agent && <Badge tone="amber">needs an agent</Badge>}
-              </div>
-              {!c.system && (
-                <div className="mt-3 flex justify-end gap-1 border-t border-slate-100 pt-2 dark:border-slate-800">
-                  <Button variant="ghost" onClick={() => setEditing(c)}>
-                    Edit
-                  </Button>
-                  <Button
-                    variant="ghost"
-                    aria-label={`Delete ${c.name}`}
-                    onClick={() => confirm(`Delete "${c.name}"?`) && remove.mutate(c.id)}
-                  >
-                    <Trash2 className="size-4" />
-                  </Button>
+      <QueryView
+        query={caps}
+        isEmpty={(data) => !data.items.length}
+        empty={
+          <EmptyState icon={<Boxes className="size-8" />} title="No capabilities match">
+            Change the filters, or create a capability of your own.
+          </EmptyState>
+        }
+      >
+        {(data) => (
+          <ul className="grid gap-4 sm:grid-cols-2 xl:grid-cols-3" data-testid="capabilities">
+            {data.items.map((c) => (
+              <li
+                key={c.id}
+                className="flex flex-col rounded-lg bg-white p-4 shadow-sm ring-1 ring-slate-200 dark:bg-slate-900 dark:ring-slate-800"
+              >
+                <div className="flex items-start justify-between gap-2">
+                  <h3 className="font-medium">{c.name}</h3>
+                  {c.system ? (
+                    <Badge tone="gray">
+                      <Lock className="mr-1 size-3" /> built-in
+                    </Badge>
+                  ) : (
+                    <Badge tone="violet">custom</Badge>
+                  )}
                 </div>
-              )}
-            </li>
-          ))}
-        </ul>
-      )}
+                <p className="mt-1 flex-1 text-sm text-slate-500 dark:text-slate-400">{c.description || '—'}</p>
+                <div className="mt-3 flex flex-wrap items-center gap-1.5 text-xs">
+                  <span className="rounded bg-slate-100 px-1.5 py-0.5 font-mono dark:bg-slate-800">{c.task_type}</span>
+                  {c.target_types.map((t) => (
+                    <Badge key={t} tone="blue">
+                      {t}
+                    </Badge>
+                  ))}
+                  {c.requires_agent && <Badge tone="amber">needs an agent</Badge>}
+                </div>
+                {!c.system && (
+                  <div className="mt-3 flex justify-end gap-1 border-t border-slate-100 pt-2 dark:border-slate-800">
+                    <Button variant="ghost" onClick={() => setEditing(c)}>
+                      Edit
+                    </Button>
+                    <Button
+                      variant="ghost"
+                      aria-label={`Delete ${c.name}`}
+                      onClick={() => confirm(`Delete "${c.name}"?`) && remove.mutate(c.id)}
+                    >
+                      <Trash2 className="size-4" />
+                    </Button>
+                  </div>
+                )}
+              </li>
+            ))}
+          </ul>
+        )}
+      </QueryView>
       <FormError error={remove.error} />
       {editing && (
         <CapabilityModal

@@ -5,12 +5,11 @@ import {
   Badge,
   Button,
   EmptyState,
-  ErrorState,
   FormError,
   Modal,
   PageHeader,
+  QueryView,
   SelectInput,
-  Spinner,
   StatusBadge,
   Table,
   Td,
@@ -81,80 +80,82 @@ export default function Targets() {
           </Button>
         }
       />
-      {targets.isLoading ? (
-        <Spinner />
-      ) : targets.error ? (
-        <ErrorState error={targets.error} retry={() => void targets.refetch()} />
-      ) : !targets.data?.items.length ? (
-        <EmptyState
-          icon={<Server className="size-8" />}
-          title="No targets yet"
-          action={<Button onClick={() => setCreating(true)}>Add a target</Button>}
-        >
-          Add the first system your agents may work on. Credentials you enter are encrypted and never shown again.
-        </EmptyState>
-      ) : (
-        <Table head={['Name', 'Type', 'Where', 'Status', 'Last activity', '']}>
-          {targets.data.items.map((t) => {
-            const r = results[t.id];
-            return (
-              <tr key={t.id}>
-                <Td>
-                  <div className="font-medium">{t.name}</div>
-                  {t.description && <div className="text-xs text-slate-500">{t.description}</div>}
-                </Td>
-                <Td>
-                  <span className="flex items-center gap-1.5">
-                    {icons[t.type]} {t.type}
-                  </span>
-                </Td>
-                <Td className="max-w-xs truncate font-mono text-xs">{where(t)}</Td>
-                <Td>
-                  {r ? (
-                    'error' in r ? (
-                      <span className="text-xs text-rose-600" role="status">
-                        {r.error}
-                      </span>
-                    ) : r.ok ? (
-                      <span role="status" title={r.message}>
-                        <Badge tone="green">connected · {r.duration_ms} ms</Badge>
-                      </span>
-                    ) : (
-                      <span className="text-xs text-rose-600" role="status">
-                        <Badge tone="red">failed</Badge> {r.message}
-                      </span>
-                    )
-                  ) : (
-                    <span title={t.last_error ?? undefined} className="flex flex-col gap-0.5">
-                      <StatusBadge status={t.last_tested_at ? t.status : 'untested'} />
-                      {t.status === 'error' && t.last_error && (
-                        <span className="max-w-xs truncate text-xs text-rose-600">{t.last_error}</span>
-                      )}
+      <QueryView
+        query={targets}
+        isEmpty={(data) => !data.items.length}
+        empty={
+          <EmptyState
+            icon={<Server className="size-8" />}
+            title="No targets yet"
+            action={<Button onClick={() => setCreating(true)}>Add a target</Button>}
+          >
+            Add the first system your agents may work on. Credentials you enter are encrypted and never shown again.
+          </EmptyState>
+        }
+      >
+        {(data) => (
+          <Table head={['Name', 'Type', 'Where', 'Status', 'Last activity', '']}>
+            {data.items.map((t) => {
+              const r = results[t.id];
+              return (
+                <tr key={t.id}>
+                  <Td>
+                    <div className="font-medium">{t.name}</div>
+                    {t.description && <div className="text-xs text-slate-500">{t.description}</div>}
+                  </Td>
+                  <Td>
+                    <span className="flex items-center gap-1.5">
+                      {icons[t.type]} {t.type}
                     </span>
-                  )}
-                </Td>
-                <Td className="text-xs text-slate-500">{relativeTime(t.last_activity_at)}</Td>
-                <Td className="whitespace-nowrap text-right">
-                  <Button
-                    variant="secondary"
-                    busy={test.isPending && test.variables === t.id}
-                    onClick={() => test.mutate(t.id)}
-                  >
-                    Test connection
-                  </Button>
-                  <Button
-                    variant="ghost"
-                    aria-label={`Delete ${t.name}`}
-                    onClick={() => confirm(`Delete the target "${t.name}"?`) && remove.mutate(t.id)}
-                  >
-                    <Trash2 className="size-4" />
-                  </Button>
-                </Td>
-              </tr>
-            );
-          })}
-        </Table>
-      )}
+                  </Td>
+                  <Td className="max-w-xs truncate font-mono text-xs">{where(t)}</Td>
+                  <Td>
+                    {r ? (
+                      'error' in r ? (
+                        <span className="text-xs text-rose-600" role="status">
+                          {r.error}
+                        </span>
+                      ) : r.ok ? (
+                        <span role="status" title={r.message}>
+                          <Badge tone="green">connected · {r.duration_ms} ms</Badge>
+                        </span>
+                      ) : (
+                        <span className="text-xs text-rose-600" role="status">
+                          <Badge tone="red">failed</Badge> {r.message}
+                        </span>
+                      )
+                    ) : (
+                      <span title={t.last_error ?? undefined} className="flex flex-col gap-0.5">
+                        <StatusBadge status={t.last_tested_at ? t.status : 'untested'} />
+                        {t.status === 'error' && t.last_error && (
+                          <span className="max-w-xs truncate text-xs text-rose-600">{t.last_error}</span>
+                        )}
+                      </span>
+                    )}
+                  </Td>
+                  <Td className="text-xs text-slate-500">{relativeTime(t.last_activity_at)}</Td>
+                  <Td className="whitespace-nowrap text-right">
+                    <Button
+                      variant="secondary"
+                      busy={test.isPending && test.variables === t.id}
+                      onClick={() => test.mutate(t.id)}
+                    >
+                      Test connection
+                    </Button>
+                    <Button
+                      variant="ghost"
+                      aria-label={`Delete ${t.name}`}
+                      onClick={() => confirm(`Delete the target "${t.name}"?`) && remove.mutate(t.id)}
+                    >
+                      <Trash2 className="size-4" />
+                    </Button>
+                  </Td>
+                </tr>
+              );
+            })}
+          </Table>
+        )}
+      </QueryView>
       <FormError error={remove.error} />
       <CreateTargetModal open={creating} onClose={() => setCreating(false)} />
     </div>

@@ -7,7 +7,7 @@ import { useEffect, useMemo, useRef, useState } from 'react';
 import { Link, useNavigate, useParams } from 'react-router-dom';
 import { RunInputsModal } from '../components/run-inputs-modal';
 import { StepGraph } from '../components/step-graph';
-import { Badge, Button, ErrorState, FormError, PageHeader, Spinner, cx } from '../components/ui';
+import { Badge, Button, ErrorState, FormError, PageHeader, QueryView, Spinner, cx } from '../components/ui';
 import { relativeTime } from '../lib/format';
 import { lineOfPath, parseWorkflow, type DefinitionIssue } from '../lib/workflow-graph';
 import { issuesOf, workflowsApi, type Workflow } from '../lib/workflows-api';
@@ -234,26 +234,24 @@ function Versions({ workflow, onLoad }: { workflow: Workflow; onLoad: (source: s
   });
   return (
     <div className="mb-4 rounded-lg bg-white p-3 ring-1 ring-slate-200 dark:bg-slate-900 dark:ring-slate-800">
-      {versions.isLoading ? (
-        <Spinner />
-      ) : versions.error ? (
-        <ErrorState error={versions.error} />
-      ) : (
-        <ul className="flex flex-wrap gap-2 text-sm">
-          {versions.data!.items.map((v) => (
-            <li key={v.version}>
-              <button
-                type="button"
-                onClick={() => onLoad(v.source)}
-                className="rounded-md px-2 py-1 ring-1 ring-slate-200 hover:bg-slate-50 dark:ring-slate-700 dark:hover:bg-slate-800"
-                title="Load this version into the editor (save to make it current)"
-              >
-                v{v.version} · {relativeTime(v.created_at)}
-              </button>
-            </li>
-          ))}
-        </ul>
-      )}
+      <QueryView query={versions} noRetry>
+        {(data) => (
+          <ul className="flex flex-wrap gap-2 text-sm">
+            {data.items.map((v) => (
+              <li key={v.version}>
+                <button
+                  type="button"
+                  onClick={() => onLoad(v.source)}
+                  className="rounded-md px-2 py-1 ring-1 ring-slate-200 hover:bg-slate-50 dark:ring-slate-700 dark:hover:bg-slate-800"
+                  title="Load this version into the editor (save to make it current)"
+                >
+                  v{v.version} · {relativeTime(v.created_at)}
+                </button>
+              </li>
+            ))}
+          </ul>
+        )}
+      </QueryView>
     </div>
   );
 }

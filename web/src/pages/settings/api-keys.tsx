@@ -1,18 +1,7 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { Check, Copy, KeyRound, Plus } from 'lucide-react';
 import { useState, type FormEvent } from 'react';
-import {
-  Badge,
-  Button,
-  EmptyState,
-  ErrorState,
-  FormError,
-  Modal,
-  Spinner,
-  Table,
-  Td,
-  TextInput,
-} from '../../components/ui';
+import { Badge, Button, EmptyState, FormError, Modal, QueryView, Table, Td, TextInput } from '../../components/ui';
 import { api } from '../../lib/api';
 import { dateTime, relativeTime } from '../../lib/format';
 import { useGet } from '../../lib/queries';
@@ -48,43 +37,45 @@ export function ApiKeysTab() {
           <Plus className="size-4" /> New API key
         </Button>
       </div>
-      {keys.isLoading ? (
-        <Spinner />
-      ) : keys.error ? (
-        <ErrorState error={keys.error} retry={() => void keys.refetch()} />
-      ) : !keys.data?.items.length ? (
-        <EmptyState icon={<KeyRound className="size-8" />} title="No API keys yet">
-          Create one to use Clarion from scripts, CI or the OpenAI-compatible endpoint.
-        </EmptyState>
-      ) : (
-        <Table head={['Name', 'Key', 'Scopes', 'Last used', 'Expires', 'Status', '']}>
-          {keys.data.items.map((k) => (
-            <tr key={k.id}>
-              <Td className="font-medium">{k.name}</Td>
-              <Td className="font-mono text-xs">{k.prefix}…</Td>
-              <Td className="text-xs">{k.scopes?.length ? k.scopes.join(', ') : 'all of yours'}</Td>
-              <Td className="text-xs text-slate-500">{relativeTime(k.last_used_at)}</Td>
-              <Td className="text-xs text-slate-500">{k.expires_at ? dateTime(k.expires_at) : 'never'}</Td>
-              <Td>{k.revoked_at ? <Badge tone="gray">revoked</Badge> : <Badge tone="green">active</Badge>}</Td>
-              <Td className="text-right">
-                {!k.revoked_at && (
-                  <Button
-                    variant="ghost"
-                    className="text-rose-600"
-                    busy={revoke.isPending && revoke.variables === k.id}
-                    onClick={() => {
-                      if (confirm(`Revoke the key "${k.name}"? Programs using it stop working at once.`))
-                        revoke.mutate(k.id);
-                    }}
-                  >
-                    Revoke
-                  </Button>
-                )}
-              </Td>
-            </tr>
-          ))}
-        </Table>
-      )}
+      <QueryView
+        query={keys}
+        isEmpty={(data) => !data.items.length}
+        empty={
+          <EmptyState icon={<KeyRound className="size-8" />} title="No API keys yet">
+            Create one to use Clarion from scripts, CI or the OpenAI-compatible endpoint.
+          </EmptyState>
+        }
+      >
+        {(data) => (
+          <Table head={['Name', 'Key', 'Scopes', 'Last used', 'Expires', 'Status', '']}>
+            {data.items.map((k) => (
+              <tr key={k.id}>
+                <Td className="font-medium">{k.name}</Td>
+                <Td className="font-mono text-xs">{k.prefix}…</Td>
+                <Td className="text-xs">{k.scopes?.length ? k.scopes.join(', ') : 'all of yours'}</Td>
+                <Td className="text-xs text-slate-500">{relativeTime(k.last_used_at)}</Td>
+                <Td className="text-xs text-slate-500">{k.expires_at ? dateTime(k.expires_at) : 'never'}</Td>
+                <Td>{k.revoked_at ? <Badge tone="gray">revoked</Badge> : <Badge tone="green">active</Badge>}</Td>
+                <Td className="text-right">
+                  {!k.revoked_at && (
+                    <Button
+                      variant="ghost"
+                      className="text-rose-600"
+                      busy={revoke.isPending && revoke.variables === k.id}
+                      onClick={() => {
+                        if (confirm(`Revoke the key "${k.name}"? Programs using it stop working at once.`))
+                          revoke.mutate(k.id);
+                      }}
+                    >
+                      Revoke
+                    </Button>
+                  )}
+                </Td>
+              </tr>
+            ))}
+          </Table>
+        )}
+      </QueryView>
       <FormError error={revoke.error} />
       <CreateKeyModal open={creating} onClose={() => setCreating(false)} />
     </div>

@@ -1,7 +1,7 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { Trash2 } from 'lucide-react';
 import { useState, type FormEvent } from 'react';
-import { Button, Card, ErrorState, FormError, SelectInput, Spinner, Table, Td, TextInput } from '../../components/ui';
+import { Button, Card, FormError, QueryView, SelectInput, Table, Td, TextInput } from '../../components/ui';
 import { api, type Page, type User } from '../../lib/api';
 import { compactNumber, money } from '../../lib/format';
 import { useGet } from '../../lib/queries';
@@ -72,41 +72,41 @@ export default function BudgetsTab() {
   return (
     <div className="space-y-6">
       <Card title="Budgets">
-        {budgets.isLoading ? (
-          <Spinner />
-        ) : budgets.error ? (
-          <ErrorState error={budgets.error} retry={() => void budgets.refetch()} />
-        ) : !budgets.data?.items.length ? (
-          <p className="text-sm text-slate-500">No budgets: model use is not limited. Set one below.</p>
-        ) : (
-          <Table head={['For', 'Period', 'Tokens', '', 'Cost', '', '']}>
-            {budgets.data.items.map((b) => (
-              <tr key={b.id}>
-                <Td className="font-medium">
-                  {b.scope === 'user' ? name(b.subject_id) : `API key ${b.subject_id.slice(0, 8)}`}
-                </Td>
-                <Td>per {b.period}</Td>
-                <Td className="text-xs tabular-nums">
-                  {compactNumber(b.used_tokens)} / {b.max_tokens === null ? '∞' : compactNumber(b.max_tokens)}
-                </Td>
-                <Td>
-                  <Meter used={b.used_tokens} max={b.max_tokens} />
-                </Td>
-                <Td className="text-xs tabular-nums">
-                  {money(b.used_cost)} / {b.max_cost === null ? '∞' : money(b.max_cost)}
-                </Td>
-                <Td>
-                  <Meter used={b.used_cost} max={b.max_cost} />
-                </Td>
-                <Td className="text-right">
-                  <Button variant="ghost" aria-label="Delete budget" onClick={() => remove.mutate(b.id)}>
-                    <Trash2 className="size-4" />
-                  </Button>
-                </Td>
-              </tr>
-            ))}
-          </Table>
-        )}
+        <QueryView
+          query={budgets}
+          isEmpty={(data) => !data.items.length}
+          empty={<p className="text-sm text-slate-500">No budgets: model use is not limited. Set one below.</p>}
+        >
+          {(data) => (
+            <Table head={['For', 'Period', 'Tokens', '', 'Cost', '', '']}>
+              {data.items.map((b) => (
+                <tr key={b.id}>
+                  <Td className="font-medium">
+                    {b.scope === 'user' ? name(b.subject_id) : `API key ${b.subject_id.slice(0, 8)}`}
+                  </Td>
+                  <Td>per {b.period}</Td>
+                  <Td className="text-xs tabular-nums">
+                    {compactNumber(b.used_tokens)} / {b.max_tokens === null ? '∞' : compactNumber(b.max_tokens)}
+                  </Td>
+                  <Td>
+                    <Meter used={b.used_tokens} max={b.max_tokens} />
+                  </Td>
+                  <Td className="text-xs tabular-nums">
+                    {money(b.used_cost)} / {b.max_cost === null ? '∞' : money(b.max_cost)}
+                  </Td>
+                  <Td>
+                    <Meter used={b.used_cost} max={b.max_cost} />
+                  </Td>
+                  <Td className="text-right">
+                    <Button variant="ghost" aria-label="Delete budget" onClick={() => remove.mutate(b.id)}>
+                      <Trash2 className="size-4" />
+                    </Button>
+                  </Td>
+                </tr>
+              ))}
+            </Table>
+          )}
+        </QueryView>
       </Card>
       {!budgets.error && (
         <Card title="Set a budget" className="max-w-2xl">

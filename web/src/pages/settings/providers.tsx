@@ -6,11 +6,10 @@ import {
   Button,
   Card,
   EmptyState,
-  ErrorState,
   FormError,
   Modal,
+  QueryView,
   SelectInput,
-  Spinner,
   Table,
   Td,
   TextInput,
@@ -85,71 +84,73 @@ export default function ProvidersTab() {
           )
         }
       >
-        {providers.isLoading ? (
-          <Spinner />
-        ) : providers.error ? (
-          <ErrorState error={providers.error} retry={() => void providers.refetch()} />
-        ) : !providers.data?.items.length ? (
-          <EmptyState title="No providers yet">
-            Add OpenAI, Anthropic or a local Ollama so agents and chat have a model.
-          </EmptyState>
-        ) : (
-          <Table head={['Name', 'Kind', 'URL', 'Key', 'Models', 'Status', '']}>
-            {providers.data.items.map((p) => {
-              const h = health[p.id];
-              return (
-                <tr key={p.id}>
-                  <Td className="font-medium">
-                    {p.name} {p.source === 'env' && <Badge>from config</Badge>}
-                  </Td>
-                  <Td>{p.kind}</Td>
-                  <Td className="max-w-[14rem] truncate font-mono text-xs">{p.base_url}</Td>
-                  <Td>{p.api_key_set ? <Badge tone="green">set</Badge> : <Badge>none</Badge>}</Td>
-                  <Td className="text-xs">
-                    {p.models.length
-                      ? p.models.slice(0, 3).join(', ') + (p.models.length > 3 ? ` +${p.models.length - 3}` : '')
-                      : 'discovered'}
-                  </Td>
-                  <Td>
-                    {h ? (
-                      h.healthy ? (
-                        <span role="status">
-                          <Badge tone="green">ok · {Math.round((h as Health).latency_ms)} ms</Badge>
-                        </span>
+        <QueryView
+          query={providers}
+          isEmpty={(data) => !data.items.length}
+          empty={
+            <EmptyState title="No providers yet">
+              Add OpenAI, Anthropic or a local Ollama so agents and chat have a model.
+            </EmptyState>
+          }
+        >
+          {(data) => (
+            <Table head={['Name', 'Kind', 'URL', 'Key', 'Models', 'Status', '']}>
+              {data.items.map((p) => {
+                const h = health[p.id];
+                return (
+                  <tr key={p.id}>
+                    <Td className="font-medium">
+                      {p.name} {p.source === 'env' && <Badge>from config</Badge>}
+                    </Td>
+                    <Td>{p.kind}</Td>
+                    <Td className="max-w-[14rem] truncate font-mono text-xs">{p.base_url}</Td>
+                    <Td>{p.api_key_set ? <Badge tone="green">set</Badge> : <Badge>none</Badge>}</Td>
+                    <Td className="text-xs">
+                      {p.models.length
+                        ? p.models.slice(0, 3).join(', ') + (p.models.length > 3 ? ` +${p.models.length - 3}` : '')
+                        : 'discovered'}
+                    </Td>
+                    <Td>
+                      {h ? (
+                        h.healthy ? (
+                          <span role="status">
+                            <Badge tone="green">ok · {Math.round((h as Health).latency_ms)} ms</Badge>
+                          </span>
+                        ) : (
+                          <span role="status" className="text-xs text-rose-600">
+                            <Badge tone="red">failing</Badge> {h.error}
+                          </span>
+                        )
+                      ) : p.enabled ? (
+                        <Badge tone="blue">enabled</Badge>
                       ) : (
-                        <span role="status" className="text-xs text-rose-600">
-                          <Badge tone="red">failing</Badge> {h.error}
-                        </span>
-                      )
-                    ) : p.enabled ? (
-                      <Badge tone="blue">enabled</Badge>
-                    ) : (
-                      <Badge>disabled</Badge>
-                    )}
-                  </Td>
-                  <Td className="whitespace-nowrap text-right">
-                    <Button
-                      variant="secondary"
-                      busy={test.isPending && test.variables === p.id}
-                      onClick={() => test.mutate(p.id)}
-                    >
-                      Test
-                    </Button>
-                    {manage && p.source === 'api' && (
+                        <Badge>disabled</Badge>
+                      )}
+                    </Td>
+                    <Td className="whitespace-nowrap text-right">
                       <Button
-                        variant="ghost"
-                        aria-label={`Delete ${p.name}`}
-                        onClick={() => confirm(`Delete the provider "${p.name}"?`) && remove.mutate(p.id)}
+                        variant="secondary"
+                        busy={test.isPending && test.variables === p.id}
+                        onClick={() => test.mutate(p.id)}
                       >
-                        <Trash2 className="size-4" />
+                        Test
                       </Button>
-                    )}
-                  </Td>
-                </tr>
-              );
-            })}
-          </Table>
-        )}
+                      {manage && p.source === 'api' && (
+                        <Button
+                          variant="ghost"
+                          aria-label={`Delete ${p.name}`}
+                          onClick={() => confirm(`Delete the provider "${p.name}"?`) && remove.mutate(p.id)}
+                        >
+                          <Trash2 className="size-4" />
+                        </Button>
+                      )}
+                    </Td>
+                  </tr>
+                );
+              })}
+            </Table>
+          )}
+        </QueryView>
         <FormError error={remove.error} />
       </Card>
 
@@ -166,34 +167,35 @@ export default function ProvidersTab() {
         <p className="mb-3 text-sm text-slate-500">
           An alias (e.g. “smart”) routes to one or more provider models, with fallback or load balancing.
         </p>
-        {aliases.isLoading ? (
-          <Spinner />
-        ) : aliases.error ? (
-          <ErrorState error={aliases.error} />
-        ) : !aliases.data?.items.length ? (
-          <p className="text-sm text-slate-500">No aliases.</p>
-        ) : (
-          <Table head={['Alias', 'Strategy', 'Deployments', '']}>
-            {aliases.data.items.map((a) => (
-              <tr key={a.alias}>
-                <Td className="font-mono font-medium">{a.alias}</Td>
-                <Td>{a.strategy.replace(/_/g, ' ')}</Td>
-                <Td className="text-xs">{a.deployments.map((d) => `${d.provider}/${d.model}`).join(' → ')}</Td>
-                <Td className="text-right">
-                  {manage && (
-                    <Button
-                      variant="ghost"
-                      aria-label={`Delete alias ${a.alias}`}
-                      onClick={() => removeAlias.mutate(a.alias)}
-                    >
-                      <Trash2 className="size-4" />
-                    </Button>
-                  )}
-                </Td>
-              </tr>
-            ))}
-          </Table>
-        )}
+        <QueryView
+          query={aliases}
+          noRetry
+          isEmpty={(data) => !data.items.length}
+          empty={<p className="text-sm text-slate-500">No aliases.</p>}
+        >
+          {(data) => (
+            <Table head={['Alias', 'Strategy', 'Deployments', '']}>
+              {data.items.map((a) => (
+                <tr key={a.alias}>
+                  <Td className="font-mono font-medium">{a.alias}</Td>
+                  <Td>{a.strategy.replace(/_/g, ' ')}</Td>
+                  <Td className="text-xs">{a.deployments.map((d) => `${d.provider}/${d.model}`).join(' → ')}</Td>
+                  <Td className="text-right">
+                    {manage && (
+                      <Button
+                        variant="ghost"
+                        aria-label={`Delete alias ${a.alias}`}
+                        onClick={() => removeAlias.mutate(a.alias)}
+                      >
+                        <Trash2 className="size-4" />
+                      </Button>
+                    )}
+                  </Td>
+                </tr>
+              ))}
+            </Table>
+          )}
+        </QueryView>
       </Card>
       {adding && <ProviderModal onClose={() => setAdding(false)} />}
       {addingAlias && <AliasModal providers={providers.data?.items ?? []} onClose={() => setAddingAlias(false)} />}

@@ -5,11 +5,10 @@ import {
   Badge,
   Button,
   Card,
-  ErrorState,
   FormError,
   Modal,
+  QueryView,
   SelectInput,
-  Spinner,
   Table,
   Td,
   TextInput,
@@ -58,98 +57,94 @@ export function UsersTab() {
           </Button>
         )}
       </div>
-      {users.isLoading ? (
-        <Spinner />
-      ) : users.error ? (
-        <ErrorState error={users.error} retry={() => void users.refetch()} />
-      ) : (
-        <Table head={['User', 'Email', 'Role', 'Status', 'Created', '']}>
-          {users.data!.items.map((u) => (
-            <tr key={u.id}>
-              <Td className="font-medium">
-                {u.username} {u.id === me?.id && <span className="text-xs text-slate-500">(you)</span>}
-              </Td>
-              <Td className="text-slate-600 dark:text-slate-400">{u.email}</Td>
-              <Td>
-                {manage && u.id !== me?.id ? (
-                  <select
-                    aria-label={`Role of ${u.username}`}
-                    className="rounded-md border-0 bg-transparent py-1 text-sm ring-1 ring-slate-300 dark:ring-slate-700"
-                    value={u.role}
-                    onChange={(e) => update.mutate({ id: u.id, body: { role: e.target.value } })}
-                  >
-                    {(roles.data ?? [{ name: u.role }]).map((r) => (
-                      <option key={r.name} value={r.name}>
-                        {r.name}
-                      </option>
-                    ))}
-                  </select>
-                ) : (
-                  <Badge tone="violet">{u.role}</Badge>
-                )}
-              </Td>
-              <Td>
-                {u.disabled ? (
-                  <Badge tone="gray">disabled</Badge>
-                ) : u.must_change_password ? (
-                  <Badge tone="amber">must change password</Badge>
-                ) : (
-                  <Badge tone="green">active</Badge>
-                )}
-              </Td>
-              <Td className="text-xs text-slate-500">{relativeTime(u.created_at)}</Td>
-              <Td className="whitespace-nowrap text-right">
-                {manage && u.id !== me?.id && (
-                  <>
-                    <Button
-                      variant="ghost"
-                      onClick={() => update.mutate({ id: u.id, body: { disabled: !u.disabled } })}
+      <QueryView query={users}>
+        {(data) => (
+          <Table head={['User', 'Email', 'Role', 'Status', 'Created', '']}>
+            {data.items.map((u) => (
+              <tr key={u.id}>
+                <Td className="font-medium">
+                  {u.username} {u.id === me?.id && <span className="text-xs text-slate-500">(you)</span>}
+                </Td>
+                <Td className="text-slate-600 dark:text-slate-400">{u.email}</Td>
+                <Td>
+                  {manage && u.id !== me?.id ? (
+                    <select
+                      aria-label={`Role of ${u.username}`}
+                      className="rounded-md border-0 bg-transparent py-1 text-sm ring-1 ring-slate-300 dark:ring-slate-700"
+                      value={u.role}
+                      onChange={(e) => update.mutate({ id: u.id, body: { role: e.target.value } })}
                     >
-                      {u.disabled ? 'Enable' : 'Disable'}
-                    </Button>
-                    <Button
-                      variant="ghost"
-                      onClick={() => {
-                        if (confirm(`Reset the password of ${u.username}? A new one is generated and shown once.`))
-                          reset.mutate(u);
-                      }}
-                    >
-                      Reset password
-                    </Button>
-                  </>
-                )}
-              </Td>
-            </tr>
-          ))}
-        </Table>
-      )}
+                      {(roles.data ?? [{ name: u.role }]).map((r) => (
+                        <option key={r.name} value={r.name}>
+                          {r.name}
+                        </option>
+                      ))}
+                    </select>
+                  ) : (
+                    <Badge tone="violet">{u.role}</Badge>
+                  )}
+                </Td>
+                <Td>
+                  {u.disabled ? (
+                    <Badge tone="gray">disabled</Badge>
+                  ) : u.must_change_password ? (
+                    <Badge tone="amber">must change password</Badge>
+                  ) : (
+                    <Badge tone="green">active</Badge>
+                  )}
+                </Td>
+                <Td className="text-xs text-slate-500">{relativeTime(u.created_at)}</Td>
+                <Td className="whitespace-nowrap text-right">
+                  {manage && u.id !== me?.id && (
+                    <>
+                      <Button
+                        variant="ghost"
+                        onClick={() => update.mutate({ id: u.id, body: { disabled: !u.disabled } })}
+                      >
+                        {u.disabled ? 'Enable' : 'Disable'}
+                      </Button>
+                      <Button
+                        variant="ghost"
+                        onClick={() => {
+                          if (confirm(`Reset the password of ${u.username}? A new one is generated and shown once.`))
+                            reset.mutate(u);
+                        }}
+                      >
+                        Reset password
+                      </Button>
+                    </>
+                  )}
+                </Td>
+              </tr>
+            ))}
+          </Table>
+        )}
+      </QueryView>
       <FormError error={update.error ?? reset.error} />
 
       <Card title="Roles">
-        {roles.isLoading ? (
-          <Spinner />
-        ) : roles.error ? (
-          <ErrorState error={roles.error} />
-        ) : (
-          <dl className="grid gap-4 md:grid-cols-3">
-            {roles.data!.map((r) => (
-              <div key={r.name} className="rounded-md p-3 ring-1 ring-slate-200 dark:ring-slate-800">
-                <dt className="font-medium">{r.name}</dt>
-                <dd className="mt-1 text-sm text-slate-500">{r.description}</dd>
-                <dd className="mt-2 flex flex-wrap gap-1">
-                  {r.permissions.map((p) => (
-                    <span
-                      key={p}
-                      className="rounded bg-slate-100 px-1.5 py-0.5 font-mono text-[11px] dark:bg-slate-800"
-                    >
-                      {p}
-                    </span>
-                  ))}
-                </dd>
-              </div>
-            ))}
-          </dl>
-        )}
+        <QueryView query={roles} noRetry>
+          {(data) => (
+            <dl className="grid gap-4 md:grid-cols-3">
+              {data.map((r) => (
+                <div key={r.name} className="rounded-md p-3 ring-1 ring-slate-200 dark:ring-slate-800">
+                  <dt className="font-medium">{r.name}</dt>
+                  <dd className="mt-1 text-sm text-slate-500">{r.description}</dd>
+                  <dd className="mt-2 flex flex-wrap gap-1">
+                    {r.permissions.map((p) => (
+                      <span
+                        key={p}
+                        className="rounded bg-slate-100 px-1.5 py-0.5 font-mono text-[11px] dark:bg-slate-800"
+                      >
+                        {p}
+                      </span>
+                    ))}
+                  </dd>
+                </div>
+              ))}
+            </dl>
+          )}
+        </QueryView>
       </Card>
 
       <CreateUserModal
