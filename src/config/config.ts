@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { ConfigError } from './config-error.js';
+import { llmAliases, llmPrices, llmProviders } from './llm-settings.js';
 import { bool, duration, enumOf, int, list, optionalString, size, string, type Setting } from './setting.js';
 
 /**
@@ -88,6 +89,13 @@ export const settings = {
     'most model answers kept in the in-process cache (0 turns the cache off)',
   ),
   llm_autodetect: bool(true, 'offer OPENAI_API_KEY, ANTHROPIC_API_KEY and a local Ollama as providers at start'),
+  llm_providers: llmProviders(
+    'model providers defined here (read-only over the API); api_key is masked, api_key_env names a variable holding the key',
+  ),
+  llm_aliases: llmAliases('model aliases defined here: alias name to {strategy, deployments, delegate}'),
+  llm_prices: llmPrices(
+    'price overrides defined here: model name to {input_per_mtok, output_per_mtok, context_window}',
+  ),
   // Workflow engine (issue 5)
   engine_enabled: bool(true, 'run the workflow executor inside `serve` (turn off on API-only nodes)'),
   engine_max_concurrent_runs: int(1000, 1, 100_000, 'runs one executor advances at once (the global cap per node)'),
@@ -161,8 +169,10 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       sources[key] = 'default';
       continue;
     }
-    const parsed = setting.parse(raw);
+    const parsed = setting.parse(raw, { env });
     if (!parsed.ok) {
+      // A structured setting names the wrong field and quotes only what is safe; the others quote the value.
+      if (parsed.at !== undefined) throw new ConfigError(`${where}${parsed.at}`, parsed.error);
       throw new ConfigError(where, `${parsed.error} (got ${setting.secret ? '***' : JSON.stringify(raw)})`);
     }
     out[key] = parsed.value;
@@ -201,7 +211,11 @@ export function describeConfig(config: Config): Record<string, { value: unknown;
   const out: Record<string, { value: unknown; source: string; env: string }> = {};
   for (const [key, setting] of Object.entries(settings) as [ConfigKey, Setting<unknown>][]) {
     const value = config[key];
-    const masked = setting.secret && value !== undefined && value !== '' ? '********' : value;
+    const masked = setting.show
+      ? setting.show(value)
+      : setting.secret && value !== undefined && value !== ''
+        ? '********'
+        : value;
     out[key] = { value: masked, source: config.sources[key], env: envName(key) };
   }
   return out;

@@ -1,11 +1,27 @@
+/** What a parse may look at besides the raw value. */
+export interface ParseContext {
+  /** The environment the configuration is read from (settings that name an env variable read it here). */
+  env: NodeJS.ProcessEnv;
+}
+
+/**
+ * A failed parse. `at` is set by structured settings (lists of mappings): the path inside the value
+ * (`[1].kind`) that is wrong; the error then quotes only what is safe to show, never the whole value.
+ */
+export type ParseFailure = { ok: false; error: string; at?: string };
+export type ParseResult<T> = { ok: true; value: T } | ParseFailure;
+
 /** One configuration setting: how to parse a raw value (string from env, any from YAML), its default and doc. */
 export interface Setting<T> {
   readonly default: T;
   readonly description: string;
+  /** The whole value is masked by `clarion config` and never echoed in an error. */
   readonly secret: boolean;
   /** Human description of what is allowed, used in docs and errors. */
   readonly allowed: string;
-  parse(raw: unknown): { ok: true; value: T } | { ok: false; error: string };
+  parse(raw: unknown, ctx?: ParseContext): ParseResult<T>;
+  /** The value as `clarion config` prints it, for settings with secrets inside (default: the value, or a mask when `secret`). */
+  show?(value: T): unknown;
 }
 
 type Check = (value: string) => true | string;

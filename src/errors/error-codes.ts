@@ -88,10 +88,18 @@ export const errorCodes = {
   PROVIDER_EXISTS: { status: 409, message: 'A provider with this name already exists.' },
   PROVIDER_READ_ONLY: {
     status: 409,
-    message: 'This provider comes from the environment at start and cannot be changed through the API.',
+    message: 'This provider comes from the configuration or the environment and cannot be changed through the API.',
   },
   ALIAS_NOT_FOUND: { status: 404, message: 'Model alias not found.' },
+  ALIAS_READ_ONLY: {
+    status: 409,
+    message: 'This alias comes from the configuration (llm_aliases) and cannot be deleted through the API.',
+  },
   PRICE_NOT_FOUND: { status: 404, message: 'No price override for this model.' },
+  PRICE_READ_ONLY: {
+    status: 409,
+    message: 'This price comes from the configuration (llm_prices) and cannot be deleted through the API.',
+  },
 
   // Memory (issue 6)
   MEMORY_COLLECTION_NOT_FOUND: { status: 404, message: 'Memory collection not found.' },

@@ -97,8 +97,12 @@ export class LlmService {
     this.cache = new ResponseCache(deps.config.llm_cache_entries, deps.config.llm_cache_ttl);
   }
 
-  /** Loads providers, aliases, prices and budgets; offers environment providers; probes Ollama in the background. */
+  /**
+   * Loads providers, aliases, prices and budgets (stored and configured); offers environment providers;
+   * probes Ollama in the background.
+   */
   async start(): Promise<void> {
+    this.registry.useConfig(this.config);
     if (this.config.llm_autodetect) {
       if (this.env.OPENAI_API_KEY) {
         this.registry.addEnvProvider({

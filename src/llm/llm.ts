@@ -154,8 +154,11 @@ export interface ProviderConfig {
   api_key?: string;
   models: string[];
   enabled: boolean;
-  /** `env` providers come from OPENAI_API_KEY etc. at start and live only in memory. */
-  source: 'api' | 'env';
+  /**
+   * `api` providers are stored; `config` ones come from `llm_providers` in the configuration and `env` ones
+   * from OPENAI_API_KEY etc. at start; those two live only in memory and are read-only over the API.
+   */
+  source: 'api' | 'config' | 'env';
 }
 
 // ---- HTTP schemas -------------------------------------------------------------------------------
@@ -181,7 +184,7 @@ export const Provider = Type.Object({
   api_key_set: Type.Boolean(),
   models: Type.Array(Type.String()),
   enabled: Type.Boolean(),
-  source: Type.Union([Type.Literal('api'), Type.Literal('env')]),
+  source: Type.Union([Type.Literal('api'), Type.Literal('config'), Type.Literal('env')]),
   created_by: Nullable(Type.String()),
   created_at: Nullable(Timestamp),
   updated_at: Nullable(Timestamp),
@@ -242,6 +245,8 @@ export const ModelAlias = Type.Object({
     }),
   ),
   delegate: Nullable(Type.Object({ try: Type.String(), escalate_to: Type.String(), check: Type.Optional(Type.Any()) })),
+  /** `config` aliases come from `llm_aliases` and cannot be deleted over the API; a stored one of the same name wins. */
+  source: Type.Union([Type.Literal('api'), Type.Literal('config')]),
   updated_by: Nullable(Type.String()),
   updated_at: Timestamp,
 });
@@ -263,7 +268,8 @@ export const ModelPrice = Type.Object({
   input_per_mtok: Type.Number(),
   output_per_mtok: Type.Number(),
   context_window: Nullable(Type.Integer()),
-  source: Type.Union([Type.Literal('builtin'), Type.Literal('override')]),
+  /** `override` is set over the API (wins), `config` comes from `llm_prices`, `builtin` from src/llm/prices.ts. */
+  source: Type.Union([Type.Literal('builtin'), Type.Literal('config'), Type.Literal('override')]),
 });
 export type ModelPrice = Static<typeof ModelPrice>;
 

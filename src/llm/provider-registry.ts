@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { Principal } from '../auth/principal.js';
+import type { Config } from '../config/config.js';
 import type { Db } from '../db/database.js';
 import { fromJson, toJson } from '../db/json.js';
 import { nowIso } from '../db/time.js';
@@ -35,6 +36,7 @@ interface AliasEntry {
   strategy: RoutingStrategy;
   deployments: Deployment[];
   delegate: DelegateSpec | null;
+  source: 'api' | 'config';
   updated_by: string | null;
   updated_at: string;
 }
@@ -50,13 +52,23 @@ const DISCOVERY_TIMEOUT_MS = 3000;
 /**
  * Providers, aliases and prices: stored system-wide, held in memory for the hot path, reloaded
  * after every change. Provider keys are sealed at rest and opened only here.
+ *
+ * Besides the stored ones, providers, aliases and prices can come from the configuration
+ * (`llm_providers`, `llm_aliases`, `llm_prices`) and providers from the environment (OPENAI_API_KEY, ...).
+ * On a name clash the stored one wins over the configured one, which wins over the environment's.
  */
 export class ProviderRegistry {
   private providers = new Map<string, ProviderEntry>();
+  private readonly configProviders = new Map<string, ProviderEntry>();
   private readonly envProviders = new Map<string, ProviderEntry>();
   private aliases = new Map<string, AliasEntry>();
+  private readonly configAliases = new Map<string, AliasEntry>();
   private prices: Record<string, PriceEntry> = { ...builtinPrices };
-  private overrides = new Set<string>();
+  private configPrices: Record<string, PriceEntry> = {};
+  /** Models whose price is not the built-in one, and where it comes from. */
+  private priceSources = new Map<string, 'config' | 'override'>();
+  /** Configured providers a stored one hides, already warned about. */
+  private readonly shadowWarned = new Set<string>();
   /** Models each provider reported when last asked. */
   private readonly discovered = new Map<string, string[]>();
 
@@ -92,26 +104,82 @@ export class ProviderRegistry {
       };
       next.set(row.name, { config, impl: createProvider(config, this.dispatcher), row });
     }
-    // A stored provider of the same name wins over one offered from the environment.
+    // Stored, then configured, then offered from the environment: the first of a name wins.
+    for (const [name, e] of this.configProviders) {
+      if (!next.has(name)) next.set(name, e);
+      else if (!this.shadowWarned.has(name)) {
+        this.shadowWarned.add(name);
+        this.logger.warn({ provider: name }, 'a provider stored through the API hides the configured one of this name');
+      }
+    }
     for (const [name, e] of this.envProviders) if (!next.has(name)) next.set(name, e);
     this.providers = next;
 
-    const aliases = new Map<string, AliasEntry>();
+    const aliases = new Map<string, AliasEntry>(this.configAliases);
     for (const a of await this.repo.listAliases(this.db)) aliases.set(a.alias, this.aliasOf(a));
     this.aliases = aliases;
 
-    const prices: Record<string, PriceEntry> = { ...builtinPrices };
-    const overrides = new Set<string>();
+    const prices: Record<string, PriceEntry> = { ...builtinPrices, ...this.configPrices };
+    const sources = new Map<string, 'config' | 'override'>(Object.keys(this.configPrices).map((m) => [m, 'config']));
     for (const p of await this.repo.listPrices(this.db)) {
       prices[p.model] = {
         input_per_mtok: p.input_per_mtok,
         output_per_mtok: p.output_per_mtok,
         context_window: p.context_window,
       };
-      overrides.add(p.model);
+      sources.set(p.model, 'override');
     }
     this.prices = prices;
-    this.overrides = overrides;
+    this.priceSources = sources;
+  }
+
+  /**
+   * Takes providers, aliases and prices from the configuration (memory only; keys never touch the
+   * database). Call before `load()`.
+   */
+  useConfig(config: Pick<Config, 'llm_providers' | 'llm_aliases' | 'llm_prices'>): void {
+    for (const p of config.llm_providers) {
+      const full: ProviderConfig = {
+        id: `config:${p.name}`,
+        name: p.name,
+        kind: p.kind,
+        base_url: p.base_url,
+        ...(p.api_key ? { api_key: p.api_key } : {}),
+        models: [...p.models],
+        enabled: p.enabled,
+        source: 'config',
+      };
+      this.configProviders.set(p.name, { config: full, impl: createProvider(full, this.dispatcher) });
+    }
+    const at = nowIso();
+    for (const [alias, a] of Object.entries(config.llm_aliases)) {
+      this.configAliases.set(alias, {
+        alias,
+        strategy: a.strategy,
+        deployments: a.deployments.map((d) => ({ ...d })),
+        delegate: a.delegate
+          ? {
+              try: a.delegate.try,
+              escalate_to: a.delegate.escalate_to,
+              ...(a.delegate.check ? { check: a.delegate.check as DelegateSpec['check'] } : {}),
+            }
+          : null,
+        source: 'config',
+        updated_by: null,
+        updated_at: at,
+      });
+    }
+    this.configPrices = Object.fromEntries(
+      Object.entries(config.llm_prices).map(([model, p]) => [
+        model,
+        {
+          input_per_mtok: p.input_per_mtok,
+          output_per_mtok: p.output_per_mtok,
+          context_window:
+            p.context_window ?? (Object.hasOwn(builtinPrices, model) ? builtinPrices[model]!.context_window : null),
+        },
+      ]),
+    );
   }
 
   /** Adds a provider found in the environment at start (memory only; its key never touches the database). */
@@ -128,6 +196,7 @@ export class ProviderRegistry {
       strategy: a.strategy as RoutingStrategy,
       deployments: fromJson<Deployment[]>(a.deployments, []),
       delegate: fromJson<DelegateSpec | null>(a.delegate, null),
+      source: 'api',
       updated_by: a.updated_by,
       updated_at: a.updated_at,
     };
@@ -176,7 +245,7 @@ export class ProviderRegistry {
   }
 
   price(model: string, providerKind?: string): PriceEntry | undefined {
-    if (providerKind === 'ollama' && !this.overrides.has(model)) return undefined;
+    if (providerKind === 'ollama' && !this.priceSources.has(model)) return undefined;
     return lookupPrice(model, this.prices);
   }
 
@@ -246,7 +315,7 @@ export class ProviderRegistry {
 
   async updateProvider(id: string, body: UpdateProviderBody): Promise<Provider> {
     const e = this.byId(id);
-    if (e.config.source === 'env' || !e.row) throw new AppError('PROVIDER_READ_ONLY', undefined, { id });
+    if (e.config.source !== 'api' || !e.row) throw new AppError('PROVIDER_READ_ONLY', undefined, { id });
     const patch: Partial<LlmProvidersTable> = { updated_at: nowIso() };
     if (body.name !== undefined && body.name !== e.config.name) {
       if ([...this.providers.values()].some((x) => x.config.name === body.name && x.config.source === 'api')) {
@@ -281,7 +350,7 @@ export class ProviderRegistry {
 
   async deleteProvider(id: string): Promise<void> {
     const e = this.byId(id);
-    if (e.config.source === 'env' || !e.row) throw new AppError('PROVIDER_READ_ONLY', undefined, { id });
+    if (e.config.source !== 'api' || !e.row) throw new AppError('PROVIDER_READ_ONLY', undefined, { id });
     await this.repo.deleteProvider(this.db, id);
     this.discovered.delete(e.config.name);
     await this.load();
@@ -384,8 +453,12 @@ export class ProviderRegistry {
     return { ...this.aliases.get(alias)! };
   }
 
+  /** Deletes a stored alias (a configured one of the same name then applies again); configured ones are read-only. */
   async deleteAlias(alias: string): Promise<void> {
-    if (!(await this.repo.deleteAlias(this.db, alias))) throw new AppError('ALIAS_NOT_FOUND', undefined, { alias });
+    if (!(await this.repo.deleteAlias(this.db, alias))) {
+      if (this.configAliases.has(alias)) throw new AppError('ALIAS_READ_ONLY', undefined, { alias });
+      throw new AppError('ALIAS_NOT_FOUND', undefined, { alias });
+    }
     await this.load();
   }
 
@@ -396,7 +469,7 @@ export class ProviderRegistry {
       .map(([model, e]) => ({
         model,
         ...e,
-        source: this.overrides.has(model) ? ('override' as const) : ('builtin' as const),
+        source: this.priceSources.get(model) ?? ('builtin' as const),
       }))
       .sort((a, b) => a.model.localeCompare(b.model));
   }
@@ -406,7 +479,10 @@ export class ProviderRegistry {
       model,
       input_per_mtok: body.input_per_mtok,
       output_per_mtok: body.output_per_mtok,
-      context_window: body.context_window ?? builtinPrices[model]?.context_window ?? null,
+      context_window:
+        body.context_window ??
+        (Object.hasOwn(this.configPrices, model) ? this.configPrices[model]!.context_window : undefined) ??
+        (Object.hasOwn(builtinPrices, model) ? builtinPrices[model]!.context_window : null),
       updated_by: p.userId,
       updated_at: nowIso(),
     });
@@ -414,8 +490,12 @@ export class ProviderRegistry {
     return this.listPrices().find((x) => x.model === model)!;
   }
 
+  /** Deletes a stored override (a configured price then applies again); configured prices are read-only. */
   async deletePrice(model: string): Promise<void> {
-    if (!(await this.repo.deletePrice(this.db, model))) throw new AppError('PRICE_NOT_FOUND', undefined, { model });
+    if (!(await this.repo.deletePrice(this.db, model))) {
+      if (Object.hasOwn(this.configPrices, model)) throw new AppError('PRICE_READ_ONLY', undefined, { model });
+      throw new AppError('PRICE_NOT_FOUND', undefined, { model });
+    }
     await this.load();
   }
 }

@@ -50,14 +50,22 @@ let counter = 0;
 
 /** Starts the real server on a free port with a real database (a temp folder, or a fresh PostgreSQL schema). */
 export async function startTestServer(
-  opts: { dialect?: TestDialect; config?: Partial<Record<ConfigKey, unknown>> } = {},
+  opts: {
+    dialect?: TestDialect;
+    config?: Partial<Record<ConfigKey, unknown>>;
+    /** A clarion.yaml to read (under the overrides), as `--config FILE` would. */
+    configFile?: string;
+    /** The environment the config is read from (default empty: the test runner's own is never used). */
+    env?: NodeJS.ProcessEnv;
+  } = {},
 ): Promise<TestServer> {
   const dialect = opts.dialect ?? 'sqlite';
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'clarion-test-'));
   const pgSchema = dialect === 'postgres' ? await createPgSchema() : undefined;
   const config = loadConfig({
-    env: {},
+    env: opts.env ?? {},
     cwd: dataDir,
+    ...(opts.configFile ? { file: opts.configFile } : {}),
     overrides: {
       host: '127.0.0.1',
       port: 0,

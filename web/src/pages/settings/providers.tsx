@@ -27,7 +27,7 @@ interface Provider {
   api_key_set: boolean;
   models: string[];
   enabled: boolean;
-  source: 'api' | 'env';
+  source: 'api' | 'config' | 'env';
 }
 interface Health {
   healthy: boolean;
@@ -39,6 +39,7 @@ interface Alias {
   alias: string;
   strategy: string;
   deployments: { provider: string; model: string; weight?: number }[];
+  source: 'api' | 'config';
 }
 
 const PKEY = ['/api', '/v1', '/providers'];
@@ -100,7 +101,8 @@ export default function ProvidersTab() {
                 return (
                   <tr key={p.id}>
                     <Td className="font-medium">
-                      {p.name} {p.source === 'env' && <Badge>from config</Badge>}
+                      {p.name} {p.source === 'config' && <Badge>from config</Badge>}
+                      {p.source === 'env' && <Badge>from environment</Badge>}
                     </Td>
                     <Td>{p.kind}</Td>
                     <Td className="max-w-[14rem] truncate font-mono text-xs">{p.base_url}</Td>
@@ -177,11 +179,13 @@ export default function ProvidersTab() {
             <Table head={['Alias', 'Strategy', 'Deployments', '']}>
               {data.items.map((a) => (
                 <tr key={a.alias}>
-                  <Td className="font-mono font-medium">{a.alias}</Td>
+                  <Td className="font-mono font-medium">
+                    {a.alias} {a.source === 'config' && <Badge>from config</Badge>}
+                  </Td>
                   <Td>{a.strategy.replace(/_/g, ' ')}</Td>
                   <Td className="text-xs">{a.deployments.map((d) => `${d.provider}/${d.model}`).join(' → ')}</Td>
                   <Td className="text-right">
-                    {manage && (
+                    {manage && a.source === 'api' && (
                       <Button
                         variant="ghost"
                         aria-label={`Delete alias ${a.alias}`}
