@@ -15,6 +15,7 @@ import type { Metrics } from '../monitoring/metrics.js';
 import { registerAuthHook, registerRouteAccess } from './auth-hook.js';
 import { registerErrorHandler } from './error-handler.js';
 import type { FixedWindowLimiter } from './fixed-window-limiter.js';
+import { lazySchemaCompilers } from './lazy-schemas.js';
 import { ErrorBody } from './schemas.js';
 import { accessLogger, LazyChildLogger } from '../logger.js';
 import type { Logger } from 'pino';
@@ -39,6 +40,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,100}$/;
  */
 export async function buildHttpServer(deps: HttpServerDeps) {
   const { config } = deps;
+  const schemas = lazySchemaCompilers();
   const app = Fastify({
     loggerInstance: deps.logger,
     bodyLimit: config.body_limit,
@@ -56,6 +58,7 @@ export async function buildHttpServer(deps: HttpServerDeps) {
     // Plugins (the docs UI reads its files) may start slowly on a loaded machine; a slow start is not a failure.
     pluginTimeout: 60_000,
     forceCloseConnections: 'idle',
+    schemaController: { compilersFactory: schemas.compilersFactory },
     ajv: {
       // Unknown fields are errors, not silently dropped; query strings still coerce to numbers.
       customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false },
@@ -63,6 +66,7 @@ export async function buildHttpServer(deps: HttpServerDeps) {
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  app.decorate('compileAllSchemas', schemas.compileAll);
   registerRouteAccess(app);
   app.addSchema(ErrorBody);
   registerErrorHandler(app);

@@ -35,6 +35,12 @@ describe('route permission table', () => {
     }
   });
 
+  it('compiles every request and response schema of every route (compiled lazily at first use when serving)', () => {
+    const compiled = s.app.server.compileAllSchemas();
+    expect(compiled).toBeGreaterThan(routes.length);
+    expect(s.app.server.compileAllSchemas()).toBe(0);
+  });
+
   it('gives every registered route an entry in src/http/route-permissions.ts', () => {
     const missing = routes.filter((r) => accessFor(r.method, r.url) === undefined).map((r) => `${r.method} ${r.url}`);
     expect(missing, 'routes without an entry in src/http/route-permissions.ts').toEqual([]);
