@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import pino, { type Logger } from 'pino';
 import type { Config } from './config/config.js';
 
@@ -46,7 +47,12 @@ export function createLogger(
     timestamp: isoTime,
   };
   if (destination) return pino(options, destination);
-  if (config.log_pretty) return pino({ ...options, transport: { target: 'pino-pretty' } });
+  if (config.log_pretty) {
+    // A stream in this thread, not a pino transport: a transport's worker is found by file path, and the
+    // server runs bundled (scripts/build-server.mjs). pino-pretty is a dev dependency, loaded only here.
+    const pretty = createRequire(import.meta.url)('pino-pretty') as (opts: object) => pino.DestinationStream;
+    return pino(options, pretty({ sync: true }));
+  }
   // Asynchronous writes: lines logged while a write is in flight go out together in the next one. pino
   // flushes what is left synchronously when the process exits.
   return pino(options, pino.destination({ dest: 1, sync: false }));

@@ -10,11 +10,11 @@ export interface WebUiDeps {
   dir: string;
 }
 
-/** The default place of the built UI: `dist/web` beside the compiled server (or the repo root in dev). */
+/** The default place of the built UI: `dist/web` beside the bundled server (also when running from source). */
 export function defaultWebDir(): string {
-  const parent = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-  // Compiled: dist/http/web-ui.js → dist/web. From source (tsx, tests): src/http → <repo>/dist/web.
-  return path.basename(parent) === 'dist' ? path.join(parent, 'web') : path.resolve(parent, '..', 'dist', 'web');
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  // Bundled: dist/main.js → dist/web. From source (tsx, tests): src/http → <repo>/dist/web.
+  return path.basename(here) === 'dist' ? path.join(here, 'web') : path.resolve(here, '..', '..', 'dist', 'web');
 }
 
 /** Paths that belong to the server: an unknown one keeps its JSON 404 instead of getting the app's page. */
