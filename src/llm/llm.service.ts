@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
+import http from 'node:http';
 import type { Logger } from 'pino';
-import { Agent } from 'undici';
 import type { Principal } from '../auth/principal.js';
 import type { Config } from '../config/config.js';
 import type { Db } from '../db/database.js';
@@ -24,6 +24,7 @@ import type {
   UsageRecord,
 } from './llm.js';
 import { costOf } from './prices.js';
+import { LazyAgent } from '../net/undici.js';
 import { ProviderRegistry } from './provider-registry.js';
 import { ProviderError } from './providers/provider-error.js';
 import { ResponseCache } from './response-cache.js';
@@ -69,7 +70,7 @@ export class LlmService {
   private readonly repo = new LlmRepository();
   private readonly router: Router;
   private readonly cache: ResponseCache<ChatCompletion>;
-  private readonly dispatcher: Agent;
+  private readonly dispatcher: LazyAgent;
   private readonly pending = new Set<Promise<void>>();
   private batch: LlmUsageTable[] = [];
   private batchTimer: NodeJS.Timeout | undefined;
@@ -84,7 +85,7 @@ export class LlmService {
     this.logger = deps.logger;
     this.env = deps.env ?? {};
     // One keep-alive pool for every provider keeps added latency to the provider's own.
-    this.dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 256, pipelining: 1 });
+    this.dispatcher = new LazyAgent({ keepAliveTimeout: 30_000, connections: 256, pipelining: 1 });
     this.registry = new ProviderRegistry(this.db, this.repo, deps.secrets, this.dispatcher, this.logger);
     this.budgets = new BudgetService(this.db, this.repo, () => this.flush());
     this.router = new Router({
@@ -136,9 +137,8 @@ export class LlmService {
 
   private async detectOllama(url: string): Promise<void> {
     try {
-      const res = await fetch(`${url}/api/tags`, { signal: AbortSignal.timeout(800) });
-      if (!res.ok) return;
-      const body = (await res.json()) as { models?: { name?: string }[] };
+      const body = (await getLocalJson(`${url}/api/tags`, 800)) as { models?: { name?: string }[] } | undefined;
+      if (!body) return;
       const models = (body.models ?? []).map((m) => m.name ?? '').filter(Boolean);
       this.registry.addEnvProvider({ name: 'ollama', kind: 'ollama', base_url: url, models });
       this.logger.info({ url, models: models.length }, 'local Ollama offered as a provider');
@@ -584,4 +584,37 @@ export class LlmService {
     if (q.all) return undefined;
     return q.user_id ?? p.userId;
   }
+}
+
+/**
+ * A GET of a small JSON body with node:http, for the start-up probe of a local Ollama: neither undici (loaded
+ * at the first model call, src/net/undici.ts) nor the global fetch (Node's own second copy of undici) is
+ * loaded just to learn that nothing listens on localhost:11434. Undefined on any error, status or timeout.
+ */
+function getLocalJson(url: string, timeoutMs: number): Promise<unknown> {
+  return new Promise((resolve) => {
+    const req = http.get(url, { timeout: timeoutMs }, (res) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        resolve(undefined);
+        return;
+      }
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        text += chunk;
+        if (text.length > 1_000_000) req.destroy();
+      });
+      res.on('end', () => {
+        try {
+          resolve(JSON.parse(text));
+        } catch {
+          resolve(undefined);
+        }
+      });
+      res.on('error', () => resolve(undefined));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(undefined));
+  });
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Dispatcher } from 'undici';
+import type { DispatcherSource } from '../net/undici.js';
 import type { Principal } from '../auth/principal.js';
 import type { Config } from '../config/config.js';
 import type { Db } from '../db/database.js';
@@ -76,7 +76,7 @@ export class ProviderRegistry {
     private readonly db: Db,
     private readonly repo: LlmRepository,
     private readonly secrets: SecretBox,
-    private readonly dispatcher: Dispatcher,
+    private readonly dispatcher: DispatcherSource,
     private readonly logger: Logger,
   ) {}
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Dispatcher } from 'undici';
+import type { DispatcherSource } from '../../net/undici.js';
 import { AppError } from '../../errors/index.js';
 import type {
   ChatCompletion,
@@ -176,7 +176,7 @@ export class AnthropicProvider implements LlmProvider {
 
   constructor(
     readonly config: ProviderConfig,
-    private readonly dispatcher: Dispatcher,
+    private readonly dispatcher: DispatcherSource,
   ) {
     this.base = trimSlash(config.base_url).replace(/\/v1$/, '');
   }

@@ -1,4 +1,4 @@
-import type { Dispatcher } from 'undici';
+import type { DispatcherSource } from '../../net/undici.js';
 import type { ChatCompletion, ChatCompletionChunk, EmbedRequest, ProviderConfig } from '../llm.js';
 import { parseSse } from '../sse.js';
 import type { LlmProvider, ProviderCallOptions, UpstreamChatRequest } from './llm-provider.js';
@@ -15,7 +15,7 @@ export class OpenAiProvider implements LlmProvider {
 
   constructor(
     readonly config: ProviderConfig,
-    protected readonly dispatcher: Dispatcher,
+    protected readonly dispatcher: DispatcherSource,
   ) {
     this.base = trimSlash(config.base_url);
   }
@@ -93,7 +93,7 @@ export class OpenAiProvider implements LlmProvider {
 export class OllamaProvider extends OpenAiProvider {
   private readonly root: string;
 
-  constructor(config: ProviderConfig, dispatcher: Dispatcher) {
+  constructor(config: ProviderConfig, dispatcher: DispatcherSource) {
     super({ ...config, base_url: `${trimSlash(config.base_url).replace(/\/v1$/, '')}/v1` }, dispatcher);
     this.root = trimSlash(config.base_url).replace(/\/v1$/, '');
   }

@@ -1,8 +1,9 @@
-import { errors, request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { undici, type DispatcherSource } from '../../net/undici.js';
 import { ProviderError, parseRetryAfter } from './provider-error.js';
 
 export interface HttpCallOptions {
-  dispatcher: Dispatcher;
+  dispatcher: DispatcherSource;
   timeoutMs: number;
   signal?: AbortSignal;
   /** The provider key: replaced by `***` in any message that quotes it. */
@@ -25,9 +26,10 @@ function classify(err: unknown, secret: string | undefined): ProviderError {
   const e = err as { name?: string; code?: string; message?: string };
   if (e.name === 'AbortError' || e.code === 'UND_ERR_ABORTED')
     return new ProviderError('aborted', 'the call was cancelled');
+  // undici's error codes (stable API), so classifying never needs undici itself loaded.
   if (
-    err instanceof errors.HeadersTimeoutError ||
-    err instanceof errors.BodyTimeoutError ||
+    e.code === 'UND_ERR_HEADERS_TIMEOUT' ||
+    e.code === 'UND_ERR_BODY_TIMEOUT' ||
     e.code === 'UND_ERR_CONNECT_TIMEOUT' ||
     e.name === 'TimeoutError'
   ) {
@@ -57,11 +59,12 @@ async function send(
 ): Promise<Dispatcher.ResponseData> {
   let res: Dispatcher.ResponseData;
   try {
+    const { request } = await undici();
     res = await request(url, {
       method,
       headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      dispatcher: o.dispatcher,
+      dispatcher: await o.dispatcher.get(),
       headersTimeout: o.timeoutMs,
       bodyTimeout: o.timeoutMs,
       // undici's request() never follows redirects, so the key only ever reaches the provider's own host.

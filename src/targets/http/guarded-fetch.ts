@@ -1,7 +1,7 @@
 import dns from 'node:dns';
 import type { LookupFunction } from 'node:net';
-import { Agent, request } from 'undici';
 import { AppError } from '../../errors/index.js';
+import { undici } from '../../net/undici.js';
 import { hostAllowed, isPublicAddress } from './address-policy.js';
 
 export interface GuardedFetchOptions {
@@ -103,6 +103,7 @@ export async function guardedFetch(rawUrl: string, opts: GuardedFetchOptions = {
   const maxRedirects = opts.maxRedirects ?? 5;
   const timeout = AbortSignal.timeout(timeoutMs);
   const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+  const { Agent, request } = await undici();
   const agent = new Agent({ connect: { lookup: guardedLookup(opts.allowPrivate === true) } });
   const originalHost = url.host;
   let method = (opts.method ?? 'GET').toUpperCase();
