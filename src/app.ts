@@ -197,7 +197,11 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       runs: engine.runs,
     };
 
-    await ensureAdmin(config, users, logger, opts.announce ?? ((m) => process.stdout.write(`${m}\n`)));
+    // The first admin's password hash (scrypt, ~50 ms on a worker thread) is computed while the HTTP server is
+    // built, and awaited before it is ready. The no-op catch only keeps an early failure from counting as
+    // unhandled while the server is being built; the await below still throws it.
+    const adminCreated = ensureAdmin(config, users, logger, opts.announce ?? ((m) => process.stdout.write(`${m}\n`)));
+    adminCreated.catch(() => {});
 
     const metrics = new Metrics();
     const authAttempts = new FixedWindowLimiter(config.auth_attempts_per_minute, 60_000);
@@ -233,6 +237,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     await engine.registerRoutes(server, auth);
     // The catch-all page route loses to every more specific API route, whatever the order.
     await server.register(webUiRoutes, { dir: config.web_dir ?? defaultWebDir() });
+    await adminCreated;
     await server.ready();
     if (opts.startEngine ?? config.engine_enabled) {
       engine.executor.start();

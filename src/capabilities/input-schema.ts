@@ -13,7 +13,11 @@ const addFormats = ((addFormatsModule as unknown as { default?: unknown }).defau
  * contradictory schemas are refused). Nothing remote is ever fetched.
  */
 export class InputSchemaChecker {
-  private readonly ajv = addFormats(new Ajv({ strict: true, allErrors: false, validateFormats: true }));
+  // Made at the first check: an ajv instance compiles its meta-schema (~15 ms), which a start does not need.
+  private ajvInstance: Ajv | undefined;
+  private get ajv(): Ajv {
+    return (this.ajvInstance ??= addFormats(new Ajv({ strict: true, allErrors: false, validateFormats: true })));
+  }
 
   check(schema: Record<string, unknown>, field = '/input_schema'): void {
     if (schema.type !== 'object') throw invalid(`${field}/type`, 'must be "object": capability inputs are objects');
@@ -42,7 +46,10 @@ const MAX_COMPILED = 500;
  * capability version, so a busy workflow compiles its schema once.
  */
 export class InputValidator {
-  private readonly ajv = addFormats(new Ajv({ strict: false, allErrors: false, validateFormats: true }));
+  private ajvInstance: Ajv | undefined;
+  private get ajv(): Ajv {
+    return (this.ajvInstance ??= addFormats(new Ajv({ strict: false, allErrors: false, validateFormats: true })));
+  }
   private readonly compiled = new Map<string, ValidateFunction>();
 
   /** Throws a 400 naming the first offending field under `field`. */

@@ -38,15 +38,17 @@ const MAX_SUBSCRIPTIONS = 100;
  * authorised on its own; a run subscription with `after` replays the stored events first.
  */
 export async function registerWsHub(app: FastifyInstance, deps: WsDeps): Promise<void> {
-  if (!app.hasDecorator('websocketServer')) {
-    await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
-  }
-  app.get('/ws', { websocket: true }, (socket: WebSocket, req: FastifyRequest) => {
-    if (!originAllowed(req, deps)) {
-      socket.close(4403, 'origin not allowed');
-      return;
-    }
-    void serveSocket(socket, req, deps);
+  // In a scope of its own: @fastify/websocket adds an onRequest and an onResponse hook to every route of the
+  // context it is registered in; here that is only /ws, not every API request.
+  await app.register(async (scope) => {
+    await scope.register(websocket, { options: { maxPayload: 64 * 1024 } });
+    scope.get('/ws', { websocket: true }, (socket: WebSocket, req: FastifyRequest) => {
+      if (!originAllowed(req, deps)) {
+        socket.close(4403, 'origin not allowed');
+        return;
+      }
+      void serveSocket(socket, req, deps);
+    });
   });
 }
 
