@@ -56,7 +56,6 @@ await build({
   sourcemap: true,
   minifyWhitespace: true,
   minifySyntax: true,
-  keepNames: true,
   legalComments: 'linked',
   logLevel: 'warning',
   banner: {

