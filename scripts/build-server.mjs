@@ -38,12 +38,21 @@ const packageFilePaths = {
   },
 };
 
-// What an earlier build (or the old tsc output) left beside the bundle must not linger.
-fs.rmSync('dist', { recursive: true, force: true });
+// `node scripts/build-server.mjs [OUTDIR]` (default dist). OUTDIR must be a folder of the package root: the
+// bundle finds node_modules one level up. The bundle test (test/integration/bundle.test.ts) builds into its own.
+const outdir = process.argv[2] ?? 'dist';
+
+// What an earlier build (or the old tsc output) left beside the bundle must not linger; the web UI's folder
+// is vite's (emptied by its own build).
+if (fs.existsSync(outdir)) {
+  for (const name of fs.readdirSync(outdir)) {
+    if (name !== 'web') fs.rmSync(path.join(outdir, name), { recursive: true, force: true });
+  }
+}
 
 await build({
   entryPoints: ['src/main.ts'],
-  outdir: 'dist',
+  outdir,
   // Modules imported with import() (undici: src/net/undici.ts) become chunks beside main.js, loaded when needed.
   splitting: true,
   chunkNames: '[name]-[hash]',

@@ -9,7 +9,9 @@ let loading: Promise<typeof Undici> | undefined;
  * loading it at start cost ~120 ms of a ~1.1 s start (docs/benchmarks.md, "startup").
  */
 export function undici(): Promise<typeof Undici> {
-  return (loading ??= import('undici'));
+  // Node gives a CommonJS package's exports as named exports and as `default`; the server bundle (esbuild)
+  // only as `default`. Taking `default` works in both.
+  return (loading ??= import('undici').then((m) => (m.default ?? m) as unknown as typeof Undici));
 }
 
 /** Where a caller gets its connection pool: made at the first call, shared after. */
