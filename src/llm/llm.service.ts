@@ -242,7 +242,14 @@ export class LlmService {
     if (!this.cache.enabled || req.cache === false) return undefined;
     const { stream: _s, stream_options: _o, cache: _c, delegate: _d, user: _u, ...rest } = req;
     // Per user: another user's answer is never served, even for the same prompt.
-    return createHash('sha256').update(ctx.userId).update('\0').update(JSON.stringify(rest)).digest('hex');
+    // And per routing generation: after an alias or provider changes, earlier answers are not served for it.
+    return createHash('sha256')
+      .update(ctx.userId)
+      .update('\0')
+      .update(String(this.registry.generation))
+      .update('\0')
+      .update(JSON.stringify(rest))
+      .digest('hex');
   }
 
   private delegation(req: ChatRequest): DelegateSpec | undefined {

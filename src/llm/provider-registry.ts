@@ -62,6 +62,8 @@ export class ProviderRegistry {
   private readonly configProviders = new Map<string, ProviderEntry>();
   private readonly envProviders = new Map<string, ProviderEntry>();
   private aliases = new Map<string, AliasEntry>();
+  /** Bumped on every change of providers, aliases or prices: part of the response cache key (llm.service). */
+  private gen = 0;
   private readonly configAliases = new Map<string, AliasEntry>();
   private prices: Record<string, PriceEntry> = { ...builtinPrices };
   private configPrices: Record<string, PriceEntry> = {};
@@ -79,6 +81,15 @@ export class ProviderRegistry {
     private readonly dispatcher: DispatcherSource,
     private readonly logger: Logger,
   ) {}
+
+  /**
+   * Changes whenever what a model name routes to may have changed. A cached answer names the model or alias it
+   * was asked for, so after an alias is pointed elsewhere (or a provider is edited) the old answer must not be
+   * served as the new deployment's.
+   */
+  get generation(): number {
+    return this.gen;
+  }
 
   async load(): Promise<void> {
     const rows = await this.repo.listProviders(this.db);
@@ -114,6 +125,7 @@ export class ProviderRegistry {
     }
     for (const [name, e] of this.envProviders) if (!next.has(name)) next.set(name, e);
     this.providers = next;
+    this.gen++;
 
     const aliases = new Map<string, AliasEntry>(this.configAliases);
     for (const a of await this.repo.listAliases(this.db)) aliases.set(a.alias, this.aliasOf(a));
@@ -188,6 +200,7 @@ export class ProviderRegistry {
     const entry = { config: full, impl: createProvider(full, this.dispatcher) };
     this.envProviders.set(config.name, entry);
     if (!this.providers.has(config.name)) this.providers.set(config.name, entry);
+    this.gen++;
   }
 
   private aliasOf(a: ModelAliasesTable): AliasEntry {

@@ -215,6 +215,23 @@ describe.each(testDialects())('LLM gateway on %s', (dialect) => {
     expect(summary.body.by_model.length).toBeGreaterThan(0);
   });
 
+  it('does not serve a cached answer after the alias it was asked for points elsewhere', async () => {
+    const a = await provider(up2);
+    const b = await provider(up);
+    await alias('cached-alias', { deployments: [{ provider: a.name, model: 'gpt-4o-mini' }] });
+    up.reset();
+    up2.reset();
+    const body = { model: 'cached-alias', messages: [{ role: 'user', content: 'which deployment?' }] };
+    expect((await chat(body)).headers.get('x-clarion-cache')).toBe('miss');
+    expect((await chat(body)).headers.get('x-clarion-cache')).toBe('hit');
+    await alias('cached-alias', { deployments: [{ provider: b.name, model: 'gpt-4o-mini' }] });
+    const after = await chat(body);
+    expect(after.status, after.text).toBe(200);
+    expect(after.headers.get('x-clarion-cache')).toBe('miss');
+    expect(up.callsTo('/v1/chat/completions')).toHaveLength(1);
+    expect(up2.callsTo('/v1/chat/completions')).toHaveLength(1);
+  });
+
   it('passes a stream through in order, records its real tokens and enforces budgets', async () => {
     const p = await provider(up2);
     const text = 'alpha beta gamma delta epsilon zeta eta theta';
