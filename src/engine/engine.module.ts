@@ -55,7 +55,7 @@ export function createEngine(o: {
     maxSteps: config.max_steps_per_run,
     ...(o.capabilities ? { capabilityNames: (userId: string) => o.capabilities!.namesOf(userId) } : {}),
   });
-  const runRepo = new RunRepository();
+  const runRepo = new RunRepository(database.dialect);
   const runs = new RunService(db, runRepo, workflows, queue, bus, { maxDepth: config.max_workflow_depth });
   const triggers = new TriggerService(db, workflows, runs, o.secrets, logger.child({ module: 'triggers' }));
   const executor = new Executor(

@@ -376,17 +376,22 @@ export class Executor {
     }
 
     if (run.status === 'queued') {
-      if ((await runs.countActiveForUser(db, run.user_id)) >= this.opts.maxRunsPerUser) {
-        return { done: false, delayMs: 500 + Math.floor(Math.random() * 500) };
-      }
-      if (def.concurrency && (await runs.countActiveForWorkflow(db, run.workflow_id)) >= def.concurrency) {
-        return { done: false, delayMs: 250 + Math.floor(Math.random() * 250) };
-      }
+      // The limits are counted and the run started in one transaction, serialised per user and workflow
+      // (lockRunStarts), so runs starting at once on several workers cannot all pass the same count.
       const startedAt = run.started_at ?? nowIso();
-      await this.tx(async (trx, emit) => {
-        await runs.update(trx, run!.id, { status: 'running', started_at: startedAt });
-        await this.event(trx, emit, run!, 'run.started', null, { workflow_version: run!.workflow_version });
+      const queued = run;
+      const blocked = await this.tx(async (trx, emit) => {
+        await runs.lockRunStarts(trx, queued.user_id, def.concurrency ? queued.workflow_id : undefined);
+        if ((await runs.countActiveForUser(trx, queued.user_id)) >= this.opts.maxRunsPerUser) return 'user';
+        if (def.concurrency && (await runs.countActiveForWorkflow(trx, queued.workflow_id)) >= def.concurrency) {
+          return 'workflow';
+        }
+        await runs.update(trx, queued.id, { status: 'running', started_at: startedAt });
+        await this.event(trx, emit, queued, 'run.started', null, { workflow_version: queued.workflow_version });
+        return undefined;
       });
+      if (blocked === 'user') return { done: false, delayMs: 500 + Math.floor(Math.random() * 500) };
+      if (blocked === 'workflow') return { done: false, delayMs: 250 + Math.floor(Math.random() * 250) };
       run = { ...run, status: 'running', started_at: startedAt };
     } else if (run.status === 'waiting') {
       await runs.update(db, run.id, { status: 'running' });

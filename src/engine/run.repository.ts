@@ -1,5 +1,6 @@
+import { sql } from 'kysely';
 import { precompiled, precompiledByShape } from '../db/precompiled.js';
-import type { DbOrTrx } from '../db/database.js';
+import type { DbOrTrx, Dialect } from '../db/database.js';
 import { toJson } from '../db/json.js';
 import { nowIso } from '../db/time.js';
 import type { RunEventsTable, RunsTable, RunStepsTable, StepAttemptsTable } from '../workflows/workflows.tables.js';
@@ -43,6 +44,22 @@ const insertEvent = precompiledByShape((db: DbOrTrx, row: RunEventsTable) => db.
 
 /** All SQL of runs, their steps, attempts and events. Reads of a user's run are scoped by owner. */
 export class RunRepository {
+  constructor(private readonly dialect: Dialect = 'sqlite') {}
+
+  /**
+   * Serialises run starts per user and per workflow until the transaction ends, so that the concurrency limits
+   * (counted, then transitioned, in that transaction) hold across workers: on PostgreSQL with transaction-scoped
+   * advisory locks, taken in a fixed order; a SQLite database has one writer at a time already.
+   */
+  async lockRunStarts(trx: DbOrTrx, userId: string, workflowId?: string): Promise<void> {
+    if (this.dialect !== 'postgres') return;
+    const keys = [
+      `clarion.run-start.user:${userId}`,
+      ...(workflowId ? [`clarion.run-start.workflow:${workflowId}`] : []),
+    ];
+    for (const key of keys) await sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`.execute(trx);
+  }
+
   async insertRun(db: DbOrTrx, row: RunsTable): Promise<void> {
     await db.insertInto('runs').values(row).execute();
   }
