@@ -20,6 +20,7 @@ import { publishRunEvent, type StoredEvent } from './run-events.js';
 import type { RunRepository } from './run.repository.js';
 import { RunState, stepKey, TERMINAL_STEP } from './run-state.js';
 import { FatalTaskError, RetryLaterError, WaitForPersonError, WaitForRunError } from './task-errors.js';
+import { v7 as uuidv7 } from 'uuid';
 
 export const RUN_QUEUE = 'runs';
 
@@ -714,7 +715,7 @@ export class Executor {
       );
     }
     const idempotencyKey = `${run.id}:${key}:${attempt}`;
-    const attemptId = randomUUID();
+    const attemptId = uuidv7();
     const started = Date.now();
     const startedIso = new Date(started).toISOString();
     const attemptRow: StepAttemptsTable = {

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Db } from '../db/database.js';
 import { fromJson, toJson } from '../db/json.js';
 import { nowIso } from '../db/time.js';
@@ -14,6 +13,7 @@ import { publishRunEvent, toRunEvent, type RunEvent, type StoredEvent } from './
 import type { RunDetail, RunSummary } from './run.js';
 import type { RunRepository } from './run.repository.js';
 import { FatalTaskError } from './task-errors.js';
+import { v7 as uuidv7 } from 'uuid';
 
 export interface StartRunRequest {
   inputs?: Record<string, unknown> | undefined;
@@ -54,7 +54,7 @@ export class RunService {
     }
     const now = nowIso();
     const row: RunsTable = {
-      id: randomUUID(),
+      id: uuidv7(),
       user_id: userId,
       workflow_id: wf.id,
       workflow_version: wf.version,

@@ -1,9 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Db, Dialect } from '../db/database.js';
 import { fromJson, toJson } from '../db/json.js';
 import { precompiled } from '../db/precompiled.js';
 import type { EnqueueOptions, JobQueue, LeasedJob } from './job-queue.js';
+import { v7 as uuidv7 } from 'uuid';
 
 const READY = 'ready';
 const LEASED = 'leased';
@@ -31,7 +31,7 @@ export class TableJobQueue implements JobQueue {
     // One statement, so two enqueuers of the same key cannot both insert.
     await sql`
       insert into jobs (id, queue, job_key, payload, status, available_at, attempts, created_at, updated_at)
-      values (${randomUUID()}, ${queue}, ${key}, ${toJson(payload)}, ${READY}, ${at}, 0, ${nowS}, ${nowS})
+      values (${uuidv7()}, ${queue}, ${key}, ${toJson(payload)}, ${READY}, ${at}, 0, ${nowS}, ${nowS})
       on conflict (queue, job_key) do update set
         payload = excluded.payload,
         updated_at = excluded.updated_at,
@@ -47,25 +47,33 @@ export class TableJobQueue implements JobQueue {
     if (opts.limit <= 0) return [];
     const now = iso(Date.now());
     const until = iso(Date.now() + opts.leaseMs);
-    const due = (qb: Db) =>
+    // Two index searches rather than one OR: with the OR, SQLite read every job of the queue and sorted them
+    // (0.5 ms per claim at 3,000 queued jobs, growing with the queue). Jobs whose lease expired come first (their
+    // worker died), then ready jobs in the order they became due.
+    const expired = (qb: Db, limit: number) =>
       qb
         .selectFrom('jobs')
         .select('id')
         .where('queue', '=', queue)
-        .where((eb) =>
-          eb.or([
-            eb.and([eb('status', '=', READY), eb('available_at', '<=', now)]),
-            eb.and([eb('status', 'in', [LEASED, LEASED_AGAIN]), eb('lease_until', '<', now)]),
-          ]),
-        )
+        .where('status', 'in', [LEASED, LEASED_AGAIN])
+        .where('lease_until', '<', now)
+        .orderBy('lease_until')
+        .limit(limit);
+    const ready = (qb: Db, limit: number) =>
+      qb
+        .selectFrom('jobs')
+        .select('id')
+        .where('queue', '=', queue)
+        .where('status', '=', READY)
+        .where('available_at', '<=', now)
         .orderBy('available_at')
-        .limit(opts.limit);
+        .limit(limit);
+    const ids = async (trx: Db, q: ReturnType<typeof ready>) =>
+      (this.dialect === 'postgres' ? await q.forUpdate().skipLocked().execute() : await q.execute()).map((r) => r.id);
     const run = async (trx: Db) => {
-      const ids =
-        this.dialect === 'postgres'
-          ? (await due(trx).forUpdate().skipLocked().execute()).map((r) => r.id)
-          : (await due(trx).execute()).map((r) => r.id);
-      if (ids.length === 0) return [];
+      const due = await ids(trx, expired(trx, opts.limit));
+      if (due.length < opts.limit) due.push(...(await ids(trx, ready(trx, opts.limit - due.length))));
+      if (due.length === 0) return [];
       return trx
         .updateTable('jobs')
         .set((eb) => ({
@@ -75,7 +83,7 @@ export class TableJobQueue implements JobQueue {
           attempts: eb('attempts', '+', 1),
           updated_at: now,
         }))
-        .where('id', 'in', ids)
+        .where('id', 'in', due)
         .returningAll()
         .execute();
     };
