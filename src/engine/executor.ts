@@ -383,7 +383,8 @@ export class Executor {
       const queued = run;
       const blocked = await this.tx(async (trx, emit) => {
         await runs.lockRunStarts(trx, queued.user_id, def.concurrency ? queued.workflow_id : undefined);
-        if ((await runs.countActiveForUser(trx, queued.user_id)) >= this.opts.maxRunsPerUser) return 'user';
+        const max = this.opts.maxRunsPerUser;
+        if ((await runs.countActiveForUser(trx, queued.user_id, max)) >= max) return 'user';
         if (def.concurrency && (await runs.countActiveForWorkflow(trx, queued.workflow_id)) >= def.concurrency) {
           return 'workflow';
         }

@@ -37,6 +37,27 @@ const nextEventSeq = precompiled((db: DbOrTrx, runId: string) =>
     .where('id', '=', runId)
     .returning('event_seq'),
 );
+const addEventSeq = precompiled((db: DbOrTrx, runId: string, n: number) =>
+  db
+    .updateTable('runs')
+    .set((eb) => ({ event_seq: eb('event_seq', '+', n) }))
+    .where('id', '=', runId)
+    .returning('event_seq'),
+);
+// Counts at most `upTo` rows: a user with thousands of active runs does not make every start read all of them.
+const countActiveOfUser = precompiled((db: DbOrTrx, userId: string, upTo: number) =>
+  db
+    .selectFrom((eb) =>
+      eb
+        .selectFrom('runs')
+        .select('id')
+        .where('user_id', '=', userId)
+        .where('status', 'in', [...ACTIVE_RUN])
+        .limit(upTo)
+        .as('active'),
+    )
+    .select((eb) => eb.fn.countAll<number>().as('n')),
+);
 const updateRun = precompiledByShape((db: DbOrTrx, fields: Partial<RunsTable>, id: string) =>
   db.updateTable('runs').set(fields).where('id', '=', id),
 );
@@ -114,14 +135,10 @@ export class RunRepository {
     return db.selectFrom('runs').selectAll().where('parent_run_id', '=', parentRunId).execute();
   }
 
-  async countActiveForUser(db: DbOrTrx, userId: string): Promise<number> {
-    const r = await db
-      .selectFrom('runs')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('user_id', '=', userId)
-      .where('status', 'in', [...ACTIVE_RUN])
-      .executeTakeFirstOrThrow();
-    return Number(r.n);
+  /** How many of the user's runs are active, counting no further than `upTo` (the limit it is compared with). */
+  async countActiveForUser(db: DbOrTrx, userId: string, upTo: number): Promise<number> {
+    const [r] = (await countActiveOfUser(db, userId, upTo)).rows;
+    return Number(r?.n ?? 0);
   }
 
   async countActiveForWorkflow(db: DbOrTrx, workflowId: string): Promise<number> {
@@ -227,12 +244,8 @@ export class RunRepository {
     events: { type: string; stepKey: string | null; data: Record<string, unknown> }[],
   ): Promise<RunEventsTable[]> {
     if (events.length === 0) return [];
-    const r = await db
-      .updateTable('runs')
-      .set((eb) => ({ event_seq: eb('event_seq', '+', events.length) }))
-      .where('id', '=', run.id)
-      .returning('event_seq')
-      .executeTakeFirstOrThrow();
+    const [r] = (await addEventSeq(db, run.id, events.length)).rows;
+    if (!r) throw new Error(`run ${run.id} not found`);
     const first = Number(r.event_seq) - events.length + 1;
     const at = nowIso();
     const rows: RunEventsTable[] = events.map((e, i) => ({
@@ -245,7 +258,9 @@ export class RunRepository {
       data: toJson(e.data),
       created_at: at,
     }));
-    await db.insertInto('run_events').values(rows).execute();
+    // One precompiled single-row insert each: a call appends one to three events, and building a multi-row
+    // insert with Kysely cost more than running the prepared statement again.
+    for (const row of rows) await insertEvent(db, row);
     return rows;
   }
 
