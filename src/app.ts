@@ -180,6 +180,8 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       capabilities,
       taskServices: () => ({ ...services }),
     });
+    // Last to stop (the steps run in reverse): the executor and the HTTP streams publish until they are done.
+    stopSteps.push(() => engine.bus.close());
     // Chat events also go to `user:<id>` on the bus, which the WebSocket hub serves.
     const chat = createChatService({ db, llm, agents, memory, publish: (ch, e) => engine.bus.publish(ch, e) });
     const services: Services = {

@@ -6,6 +6,7 @@ import type { Config } from '../config/config.js';
 import type { Database } from '../db/database.js';
 import type { EventBus } from '../events/event-bus.js';
 import { InProcessEventBus } from '../events/in-process-event-bus.js';
+import { RedisEventBus } from '../events/redis-event-bus.js';
 import { registerWsHub } from '../events/ws.routes.js';
 import type { HttpServer } from '../http/server.js';
 import type { JobQueue } from '../queue/job-queue.js';
@@ -34,7 +35,7 @@ export interface Engine {
   registerRoutes(server: HttpServer, auth: AuthService): Promise<void>;
 }
 
-/** Builds the workflow engine's parts from the config (embedded queue and in-process bus). */
+/** Builds the workflow engine's parts from the config (embedded queue; in-process or Redis event bus). */
 export function createEngine(o: {
   config: Config;
   database: Database;
@@ -48,7 +49,11 @@ export function createEngine(o: {
 }): Engine {
   const { config, database, logger, tasks } = o;
   const db = database.db;
-  const bus = new InProcessEventBus((err) => logger.error({ err }, 'event subscriber failed'));
+  // Several processes (API nodes, `clarion worker`) share events through Redis when it is configured.
+  const onBusError = (err: unknown) => logger.error({ err }, 'event bus error');
+  const bus: EventBus = config.redis_url
+    ? new RedisEventBus(config.redis_url, onBusError)
+    : new InProcessEventBus(onBusError);
   const queue = new TableJobQueue(db, database.dialect);
   const expressions = new Expressions();
   const workflows = new WorkflowService(db, new WorkflowRepository(), tasks, expressions, {

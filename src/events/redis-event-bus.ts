@@ -1,0 +1,94 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import type { BusEvent, EventBus } from './event-bus.js';
+import { InProcessEventBus } from './in-process-event-bus.js';
+
+const PREFIX = 'clarion:bus:';
+
+/**
+ * The EventBus of multi-node deployments: Redis pub/sub between processes, so a run's events published by a
+ * worker reach the SSE and WebSocket subscribers of every API node, and a cancel or approval on an API node
+ * wakes the worker holding the run.
+ *
+ * Subscribers in this process get an event at once (through an in-process bus, as on a single node); other
+ * processes get it from Redis, where each node SUBSCRIBEs to a channel while it has subscribers of it. A node
+ * ignores its own messages when they come back. Delivery stays best effort, as the interface says: durable
+ * history is `run_events`, which readers use to fill any gap.
+ */
+export class RedisEventBus implements EventBus {
+  private readonly local: InProcessEventBus;
+  private readonly pub: Redis;
+  private readonly sub: Redis;
+  private readonly origin = randomUUID();
+  private readonly counts = new Map<string, number>();
+  private closed = false;
+
+  constructor(
+    url: string,
+    private readonly onError: (err: unknown) => void = () => {},
+  ) {
+    this.local = new InProcessEventBus(onError);
+    // Commands wait in ioredis' offline queue until the connection is up; a lost connection reconnects and
+    // re-subscribes by itself.
+    this.pub = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 3 });
+    this.sub = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: null });
+    this.pub.on('error', (err) => this.onError(err));
+    this.sub.on('error', (err) => this.onError(err));
+    this.sub.on('message', (raw: string, text: string) => {
+      if (!raw.startsWith(PREFIX)) return;
+      let msg: { o?: string; e?: BusEvent };
+      try {
+        msg = JSON.parse(text) as { o?: string; e?: BusEvent };
+      } catch {
+        return;
+      }
+      if (msg.o === this.origin || !msg.e) return;
+      void this.local.publish(raw.slice(PREFIX.length), msg.e);
+    });
+  }
+
+  async publish(channel: string, event: BusEvent): Promise<void> {
+    if (this.closed) return;
+    await this.local.publish(channel, event);
+    try {
+      await this.pub.publish(PREFIX + channel, JSON.stringify({ o: this.origin, e: event }));
+    } catch (err) {
+      // Other nodes miss this one live event; they read it from the store when they next look.
+      this.onError(err);
+    }
+  }
+
+  subscribe(channel: string, handler: (event: BusEvent) => void): () => void {
+    const off = this.local.subscribe(channel, handler);
+    const n = (this.counts.get(channel) ?? 0) + 1;
+    this.counts.set(channel, n);
+    if (n === 1) this.sub.subscribe(PREFIX + channel).catch((err: unknown) => this.onError(err));
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      off();
+      const left = (this.counts.get(channel) ?? 1) - 1;
+      if (left > 0) {
+        this.counts.set(channel, left);
+        return;
+      }
+      this.counts.delete(channel);
+      if (!this.closed) this.sub.unsubscribe(PREFIX + channel).catch((err: unknown) => this.onError(err));
+    };
+  }
+
+  /** Resolves once Redis has confirmed every subscription made so far (tests; a node never needs to wait). */
+  async ready(): Promise<void> {
+    await this.sub.ping().catch(() => {});
+    // A PING on a subscribed connection is answered after the SUBSCRIBEs sent before it.
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.counts.clear();
+    await this.local.close();
+    await Promise.allSettled([this.pub.quit(), this.sub.quit()]);
+  }
+}
