@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { BusEvent, EventBus } from './event-bus.js';
 import { InProcessEventBus } from './in-process-event-bus.js';
 
@@ -14,11 +14,13 @@ const PREFIX = 'clarion:bus:';
  * processes get it from Redis, where each node SUBSCRIBEs to a channel while it has subscribers of it. A node
  * ignores its own messages when they come back. Delivery stays best effort, as the interface says: durable
  * history is `run_events`, which readers use to fill any gap.
+ *
+ * ioredis is loaded when the bus is made (only with `redis_url`): a single-node start does not pay for it.
+ * Commands issued before it is loaded are chained on the load, so they keep their order.
  */
 export class RedisEventBus implements EventBus {
   private readonly local: InProcessEventBus;
-  private readonly pub: Redis;
-  private readonly sub: Redis;
+  private readonly conn: Promise<{ pub: Redis; sub: Redis }>;
   private readonly origin = randomUUID();
   private readonly counts = new Map<string, number>();
   private closed = false;
@@ -28,30 +30,39 @@ export class RedisEventBus implements EventBus {
     private readonly onError: (err: unknown) => void = () => {},
   ) {
     this.local = new InProcessEventBus(onError);
-    // Commands wait in ioredis' offline queue until the connection is up; a lost connection reconnects and
-    // re-subscribes by itself.
-    this.pub = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 3 });
-    this.sub = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: null });
-    this.pub.on('error', (err) => this.onError(err));
-    this.sub.on('error', (err) => this.onError(err));
-    this.sub.on('message', (raw: string, text: string) => {
-      if (!raw.startsWith(PREFIX)) return;
-      let msg: { o?: string; e?: BusEvent };
-      try {
-        msg = JSON.parse(text) as { o?: string; e?: BusEvent };
-      } catch {
-        return;
-      }
-      if (msg.o === this.origin || !msg.e) return;
-      void this.local.publish(raw.slice(PREFIX.length), msg.e);
+    this.conn = import('ioredis').then((m) => {
+      // Node gives the CommonJS exports as `default` too; the server bundle only as `default`.
+      const { Redis: RedisClient } = (m as unknown as { default: typeof import('ioredis') }).default;
+      // Commands wait in ioredis' offline queue until the connection is up; a lost connection reconnects and
+      // re-subscribes by itself.
+      const pub = new RedisClient(url, { maxRetriesPerRequest: 3 });
+      const sub = new RedisClient(url, { maxRetriesPerRequest: null });
+      pub.on('error', (err) => this.onError(err));
+      sub.on('error', (err) => this.onError(err));
+      sub.on('message', (raw: string, text: string) => this.receive(raw, text));
+      return { pub, sub };
     });
+    this.conn.catch((err: unknown) => this.onError(err));
+  }
+
+  private receive(raw: string, text: string): void {
+    if (!raw.startsWith(PREFIX)) return;
+    let msg: { o?: string; e?: BusEvent };
+    try {
+      msg = JSON.parse(text) as { o?: string; e?: BusEvent };
+    } catch {
+      return;
+    }
+    if (msg.o === this.origin || !msg.e) return;
+    void this.local.publish(raw.slice(PREFIX.length), msg.e);
   }
 
   async publish(channel: string, event: BusEvent): Promise<void> {
     if (this.closed) return;
     await this.local.publish(channel, event);
     try {
-      await this.pub.publish(PREFIX + channel, JSON.stringify({ o: this.origin, e: event }));
+      const { pub } = await this.conn;
+      await pub.publish(PREFIX + channel, JSON.stringify({ o: this.origin, e: event }));
     } catch (err) {
       // Other nodes miss this one live event; they read it from the store when they next look.
       this.onError(err);
@@ -62,7 +73,8 @@ export class RedisEventBus implements EventBus {
     const off = this.local.subscribe(channel, handler);
     const n = (this.counts.get(channel) ?? 0) + 1;
     this.counts.set(channel, n);
-    if (n === 1) this.sub.subscribe(PREFIX + channel).catch((err: unknown) => this.onError(err));
+    if (n === 1)
+      this.conn.then(({ sub }) => sub.subscribe(PREFIX + channel)).catch((err: unknown) => this.onError(err));
     let done = false;
     return () => {
       if (done) return;
@@ -74,13 +86,16 @@ export class RedisEventBus implements EventBus {
         return;
       }
       this.counts.delete(channel);
-      if (!this.closed) this.sub.unsubscribe(PREFIX + channel).catch((err: unknown) => this.onError(err));
+      if (!this.closed) {
+        this.conn.then(({ sub }) => sub.unsubscribe(PREFIX + channel)).catch((err: unknown) => this.onError(err));
+      }
     };
   }
 
   /** Resolves once Redis has confirmed every subscription made so far (tests; a node never needs to wait). */
   async ready(): Promise<void> {
-    await this.sub.ping().catch(() => {});
+    const { sub } = await this.conn;
+    await sub.ping().catch(() => {});
     // A PING on a subscribed connection is answered after the SUBSCRIBEs sent before it.
   }
 
@@ -89,6 +104,7 @@ export class RedisEventBus implements EventBus {
     this.closed = true;
     this.counts.clear();
     await this.local.close();
-    await Promise.allSettled([this.pub.quit(), this.sub.quit()]);
+    const conn = await this.conn.catch(() => undefined);
+    if (conn) await Promise.allSettled([conn.pub.quit(), conn.sub.quit()]);
   }
 }

@@ -35,6 +35,8 @@ beforeAll(async () => {
       CLARION_ADMIN_PASSWORD: PASSWORD,
       CLARION_LLM_AUTODETECT: 'false',
       CLARION_ENGINE_ENABLED: 'false',
+      // The Redis event bus loads ioredis with import() too (CI always has Redis).
+      ...(process.env.CLARION_TEST_REDIS_URL ? { CLARION_REDIS_URL: process.env.CLARION_TEST_REDIS_URL } : {}),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -98,6 +100,12 @@ describe('the server bundle (dist/main.js)', () => {
     const docs = await call('GET', '/docs/static/index.css');
     expect(docs.status).toBe(200);
     expect(docs.text.length).toBeGreaterThan(100);
+  });
+
+  it('connects its event bus to Redis when configured (no bus errors)', async () => {
+    if (!process.env.CLARION_TEST_REDIS_URL) return;
+    await new Promise((r) => setTimeout(r, 300));
+    expect(output).not.toContain('event bus error');
   });
 
   it('stops on SIGTERM with exit code 0', async () => {
