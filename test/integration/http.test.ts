@@ -246,11 +246,21 @@ describe.each(testDialects())('HTTP behaviour on %s', (dialect) => {
 
   it('sets security headers and request ids', async () => {
     const res = await s.request('GET', '/api/v1/auth/me', { token: s.admin.token });
+    // An API answer: OWASP's REST set; nothing may load or frame it.
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
-    expect(res.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+    expect(res.headers.get('content-security-policy')).toBe("default-src 'none'; frame-ancestors 'none'");
     expect(res.headers.get('strict-transport-security')).toContain('max-age=');
-    expect(res.headers.get('x-frame-options')).toBe('SAMEORIGIN');
+    expect(res.headers.get('x-frame-options')).toBe('DENY');
+    expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(res.headers.get('cross-origin-resource-policy')).toBe('same-origin');
     expect(res.headers.get('x-powered-by')).toBeNull();
+    // A page (the API docs; @fastify/swagger-ui sets its own CSP): helmet's other headers for documents.
+    const page = await fetch(`${s.url}/docs/`);
+    expect(page.headers.get('content-type')).toContain('text/html');
+    expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
+    expect(page.headers.get('x-frame-options')).toBe('SAMEORIGIN');
+    expect(page.headers.get('cross-origin-opener-policy')).toBe('same-origin');
+    expect(page.headers.get('x-content-type-options')).toBe('nosniff');
     expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
 
     const given = await s.request('GET', '/health', { headers: { 'x-request-id': 'trace-abc.123' } });
