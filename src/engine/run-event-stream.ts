@@ -13,7 +13,15 @@ const FINAL = new Set(['run.completed', 'run.failed', 'run.cancelled']);
 export async function streamRunEvents(
   req: IncomingMessage,
   res: ServerResponse,
-  o: { runs: RunService; bus: EventBus; run: RunsTable; after: number; origin?: unknown },
+  o: {
+    runs: RunService;
+    bus: EventBus;
+    run: RunsTable;
+    after: number;
+    origin?: unknown;
+    /** Open streams, ended when the server closes (a client reconnects with Last-Event-ID). */
+    open?: Set<() => void>;
+  },
 ): Promise<void> {
   res.writeHead(200, {
     'content-type': 'text/event-stream; charset=utf-8',
@@ -48,11 +56,13 @@ export async function streamRunEvents(
   function finish() {
     if (closed) return;
     closed = true;
+    o.open?.delete(finish);
     off();
     clearInterval(keepAlive);
     res.end();
   }
   req.on('close', finish);
+  o.open?.add(finish);
   await enqueue(readMissed);
   // Already finished before we subscribed: everything has been sent.
   if (['completed', 'failed', 'cancelled'].includes(o.run.status)) finish();

@@ -60,6 +60,13 @@ export const runRoutes: FastifyPluginAsyncTypebox<RunRoutesDeps> = async (app, {
    * Server-sent events: stored events after `Last-Event-ID` (or `?after=`), then live ones, ending
    * after the run's final event. `Accept: application/json` gives the stored events as a list instead.
    */
+  // A stream follows its run for as long as it lasts (an approval can wait for days): on shutdown it is ended,
+  // so the server can close, and the client reconnects with Last-Event-ID (to another node, or after restart).
+  const openStreams = new Set<() => void>();
+  app.addHook('preClose', async () => {
+    for (const end of [...openStreams]) end();
+  });
+
   app.get(
     '/runs/:id/events',
     {
@@ -86,6 +93,7 @@ export const runRoutes: FastifyPluginAsyncTypebox<RunRoutesDeps> = async (app, {
         run,
         after,
         origin: reply.getHeader('access-control-allow-origin'),
+        open: openStreams,
       });
       return reply;
     },
