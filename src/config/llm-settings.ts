@@ -320,9 +320,15 @@ function alias(name: string, v: unknown, at: string): ConfiguredAlias {
   return { strategy, deployments, ...(delegate ? { delegate } : {}) };
 }
 
-/** `llm_aliases`: a mapping of alias name to `{strategy, deployments, delegate}`. */
-export function llmAliases(description: string): Setting<Readonly<Record<string, ConfiguredAlias>>> {
-  const what = 'a mapping of alias names to {strategy, deployments, delegate}';
+/**
+ * A setting whose value is a mapping of names to entries (YAML, or JSON in the environment variable): each entry
+ * is checked by `entry` with its own path (`name.field`) for messages; the result is frozen.
+ */
+function mappingSetting<T>(
+  description: string,
+  what: string,
+  entry: (name: string, value: unknown, at: string) => T,
+): Setting<Readonly<Record<string, T>>> {
   return {
     default: Object.freeze({}),
     description,
@@ -336,44 +342,32 @@ export function llmAliases(description: string): Setting<Readonly<Record<string,
         if (!isMapping(s.value)) throw new FieldError('', `must be ${what}`);
         // fromEntries defines each key as its own property, even one named __proto__.
         return deepFreeze(
-          Object.fromEntries(Object.entries(s.value).map(([name, v]) => [name, alias(name, v, keyPath(name))])),
+          Object.fromEntries(Object.entries(s.value).map(([name, v]) => [name, entry(name, v, keyPath(name))])),
         );
       });
     },
   };
 }
 
+/** `llm_aliases`: a mapping of alias name to `{strategy, deployments, delegate}`. */
+export function llmAliases(description: string): Setting<Readonly<Record<string, ConfiguredAlias>>> {
+  return mappingSetting(description, 'a mapping of alias names to {strategy, deployments, delegate}', alias);
+}
+
 /** `llm_prices`: a mapping of model name to `{input_per_mtok, output_per_mtok, context_window}`. */
 export function llmPrices(description: string): Setting<Readonly<Record<string, ConfiguredPrice>>> {
-  const what = 'a mapping of model names to {input_per_mtok, output_per_mtok, context_window}';
-  return {
-    default: Object.freeze({}),
+  return mappingSetting(
     description,
-    secret: false,
-    allowed: what,
-    parse: (raw) => {
-      const s = structured(raw, what);
-      if ('ok' in s) return s;
-      return run(() => {
-        if (s.value === null || s.value === undefined) return Object.freeze({});
-        if (!isMapping(s.value)) throw new FieldError('', `must be ${what}`);
-        const out: [string, ConfiguredPrice][] = [];
-        for (const [model, v] of Object.entries(s.value)) {
-          const at = keyPath(model);
-          if (model.length > 200) throw new FieldError(at, 'must be a model name of at most 200 characters');
-          const m = mapping(v, at, ['input_per_mtok', 'output_per_mtok', 'context_window'], 'price fields');
-          const context_window = optionalInt(m.context_window, `${at}.context_window`, 1, 100_000_000);
-          out.push([
-            model,
-            {
-              input_per_mtok: number(m.input_per_mtok, `${at}.input_per_mtok`, 0, 100_000),
-              output_per_mtok: number(m.output_per_mtok, `${at}.output_per_mtok`, 0, 100_000),
-              ...(context_window !== undefined ? { context_window } : {}),
-            },
-          ]);
-        }
-        return deepFreeze(Object.fromEntries(out));
-      });
+    'a mapping of model names to {input_per_mtok, output_per_mtok, context_window}',
+    (model, v, at) => {
+      if (model.length > 200) throw new FieldError(at, 'must be a model name of at most 200 characters');
+      const m = mapping(v, at, ['input_per_mtok', 'output_per_mtok', 'context_window'], 'price fields');
+      const context_window = optionalInt(m.context_window, `${at}.context_window`, 1, 100_000_000);
+      return {
+        input_per_mtok: number(m.input_per_mtok, `${at}.input_per_mtok`, 0, 100_000),
+        output_per_mtok: number(m.output_per_mtok, `${at}.output_per_mtok`, 0, 100_000),
+        ...(context_window !== undefined ? { context_window } : {}),
+      };
     },
-  };
+  );
 }
