@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, describeConfig, loadConfig, settings } from './config.js';
+import { describeConfig, loadConfig, settings } from './config.js';
+import { errorOf } from './config-error.testing.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'clarion-config-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -11,17 +12,6 @@ function yamlFile(name: string, text: string): string {
   const file = path.join(dir, name);
   fs.writeFileSync(file, text);
   return file;
-}
-
-/** The ConfigError a load throws (fails the test when it does not throw one). */
-function errorOf(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return err as ConfigError;
-  }
-  throw new Error('expected a ConfigError');
 }
 
 describe('loadConfig', () => {

@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { providerKinds, routingStrategies } from '../llm/llm.js';
-import { ConfigError, describeConfig, loadConfig } from './config.js';
+import { describeConfig, loadConfig } from './config.js';
+import { errorOf } from './config-error.testing.js';
 import { configProviderKinds, configRoutingStrategies } from './llm-settings.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'clarion-llm-config-'));
@@ -17,16 +18,6 @@ function fromYaml(text: string, env: NodeJS.ProcessEnv = {}) {
   const file = path.join(dir, `c${++n}.yaml`);
   fs.writeFileSync(file, text);
   return { file, load: () => loadConfig({ env, cwd: dir, file }) };
-}
-
-function errorOf(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return err as ConfigError;
-  }
-  throw new Error('expected a ConfigError');
 }
 
 /** The error a YAML file with these providers gives, and the file's name. */
