@@ -1,4 +1,4 @@
-import { AlertTriangle, Loader2, PackageOpen, X } from 'lucide-react';
+import { AlertTriangle, Loader2, PackageOpen, Trash2, X } from 'lucide-react';
 import {
   useEffect,
   useId,
@@ -55,6 +55,23 @@ export function Button({
       {busy && <Loader2 className="size-4 animate-spin" aria-hidden />}
       {children}
     </button>
+  );
+}
+
+/** The trash-can button of a list row: asks `confirmText` first when given, then calls `onDelete`. */
+export function DeleteButton({
+  label,
+  confirmText,
+  onDelete,
+}: {
+  label: string;
+  confirmText?: string;
+  onDelete: () => void;
+}) {
+  return (
+    <Button variant="ghost" aria-label={label} onClick={() => (!confirmText || confirm(confirmText)) && onDelete()}>
+      <Trash2 className="size-4" />
+    </Button>
   );
 }
 

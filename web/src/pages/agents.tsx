@@ -1,9 +1,10 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
-import { Bot, Pencil, Plus, Trash2 } from 'lucide-react';
+import { Bot, Pencil, Plus } from 'lucide-react';
 import { useState, type FormEvent } from 'react';
 import {
   Badge,
   Button,
+  DeleteButton,
   EmptyState,
   FormError,
   Modal,
@@ -133,13 +134,11 @@ export default function Agents() {
                     <Button variant="ghost" aria-label={`Edit ${a.name}`} onClick={() => setEditing(a)}>
                       <Pencil className="size-4" />
                     </Button>
-                    <Button
-                      variant="ghost"
-                      aria-label={`Delete ${a.name}`}
-                      onClick={() => confirm(`Delete the agent "${a.name}"?`) && remove.mutate(a.id)}
-                    >
-                      <Trash2 className="size-4" />
-                    </Button>
+                    <DeleteButton
+                      label={`Delete ${a.name}`}
+                      confirmText={`Delete the agent "${a.name}"?`}
+                      onDelete={() => remove.mutate(a.id)}
+                    />
                   </span>
                 </div>
               </li>

@@ -1,9 +1,10 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
-import { Boxes, Lock, Plus, Trash2 } from 'lucide-react';
+import { Boxes, Lock, Plus } from 'lucide-react';
 import { useState, type FormEvent } from 'react';
 import {
   Badge,
   Button,
+  DeleteButton,
   EmptyState,
   FormError,
   Modal,
@@ -116,13 +117,11 @@ export default function Capabilities() {
                     <Button variant="ghost" onClick={() => setEditing(c)}>
                       Edit
                     </Button>
-                    <Button
-                      variant="ghost"
-                      aria-label={`Delete ${c.name}`}
-                      onClick={() => confirm(`Delete "${c.name}"?`) && remove.mutate(c.id)}
-                    >
-                      <Trash2 className="size-4" />
-                    </Button>
+                    <DeleteButton
+                      label={`Delete ${c.name}`}
+                      confirmText={`Delete "${c.name}"?`}
+                      onDelete={() => remove.mutate(c.id)}
+                    />
                   </div>
                 )}
               </li>

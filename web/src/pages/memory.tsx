@@ -1,10 +1,12 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
-import { Brain, Plus, Search, Trash2 } from 'lucide-react';
+import { Brain, Plus, Search } from 'lucide-react';
 import { useState, type FormEvent } from 'react';
 import {
   Badge,
   Button,
   Card,
+  cx,
+  DeleteButton,
   EmptyState,
   ErrorState,
   FormError,
@@ -14,7 +16,6 @@ import {
   Spinner,
   TextArea,
   TextInput,
-  cx,
 } from '../components/ui';
 import { api, type Page } from '../lib/api';
 import { compactNumber, relativeTime } from '../lib/format';
@@ -107,16 +108,11 @@ export default function Memory() {
               <Card
                 title={selected.name}
                 actions={
-                  <Button
-                    variant="ghost"
-                    aria-label={`Delete ${selected.name}`}
-                    onClick={() =>
-                      confirm(`Delete the collection "${selected.name}" and its documents?`) &&
-                      remove.mutate(selected.id)
-                    }
-                  >
-                    <Trash2 className="size-4" />
-                  </Button>
+                  <DeleteButton
+                    label={`Delete ${selected.name}`}
+                    confirmText={`Delete the collection "${selected.name}" and its documents?`}
+                    onDelete={() => remove.mutate(selected.id)}
+                  />
                 }
               >
                 <p className="text-sm text-slate-600 dark:text-slate-400">

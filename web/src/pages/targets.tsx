@@ -1,9 +1,10 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
-import { FolderOpen, Globe, Plug, Plus, Server, Terminal, Trash2 } from 'lucide-react';
+import { FolderOpen, Globe, Plug, Plus, Server, Terminal } from 'lucide-react';
 import { useState, type FormEvent, type ReactNode } from 'react';
 import {
   Badge,
   Button,
+  DeleteButton,
   EmptyState,
   FormError,
   Modal,
@@ -142,13 +143,11 @@ export default function Targets() {
                     >
                       Test connection
                     </Button>
-                    <Button
-                      variant="ghost"
-                      aria-label={`Delete ${t.name}`}
-                      onClick={() => confirm(`Delete the target "${t.name}"?`) && remove.mutate(t.id)}
-                    >
-                      <Trash2 className="size-4" />
-                    </Button>
+                    <DeleteButton
+                      label={`Delete ${t.name}`}
+                      confirmText={`Delete the target "${t.name}"?`}
+                      onDelete={() => remove.mutate(t.id)}
+                    />
                   </Td>
                 </tr>
               );

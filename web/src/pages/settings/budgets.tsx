@@ -1,7 +1,16 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
-import { Trash2 } from 'lucide-react';
 import { useState, type FormEvent } from 'react';
-import { Button, Card, FormError, QueryView, SelectInput, Table, Td, TextInput } from '../../components/ui';
+import {
+  Button,
+  Card,
+  DeleteButton,
+  FormError,
+  QueryView,
+  SelectInput,
+  Table,
+  Td,
+  TextInput,
+} from '../../components/ui';
 import { api, type Page, type User } from '../../lib/api';
 import { compactNumber, money } from '../../lib/format';
 import { useGet } from '../../lib/queries';
@@ -98,9 +107,7 @@ export default function BudgetsTab() {
                     <Meter used={b.used_cost} max={b.max_cost} />
                   </Td>
                   <Td className="text-right">
-                    <Button variant="ghost" aria-label="Delete budget" onClick={() => remove.mutate(b.id)}>
-                      <Trash2 className="size-4" />
-                    </Button>
+                    <DeleteButton label="Delete budget" onDelete={() => remove.mutate(b.id)} />
                   </Td>
                 </tr>
               ))}

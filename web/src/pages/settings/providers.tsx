@@ -1,10 +1,11 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
-import { Plus, Trash2 } from 'lucide-react';
+import { Plus } from 'lucide-react';
 import { useState, type FormEvent } from 'react';
 import {
   Badge,
   Button,
   Card,
+  DeleteButton,
   EmptyState,
   FormError,
   Modal,
@@ -138,13 +139,11 @@ export default function ProvidersTab() {
                         Test
                       </Button>
                       {manage && p.source === 'api' && (
-                        <Button
-                          variant="ghost"
-                          aria-label={`Delete ${p.name}`}
-                          onClick={() => confirm(`Delete the provider "${p.name}"?`) && remove.mutate(p.id)}
-                        >
-                          <Trash2 className="size-4" />
-                        </Button>
+                        <DeleteButton
+                          label={`Delete ${p.name}`}
+                          confirmText={`Delete the provider "${p.name}"?`}
+                          onDelete={() => remove.mutate(p.id)}
+                        />
                       )}
                     </Td>
                   </tr>
@@ -186,13 +185,7 @@ export default function ProvidersTab() {
                   <Td className="text-xs">{a.deployments.map((d) => `${d.provider}/${d.model}`).join(' → ')}</Td>
                   <Td className="text-right">
                     {manage && a.source === 'api' && (
-                      <Button
-                        variant="ghost"
-                        aria-label={`Delete alias ${a.alias}`}
-                        onClick={() => removeAlias.mutate(a.alias)}
-                      >
-                        <Trash2 className="size-4" />
-                      </Button>
+                      <DeleteButton label={`Delete alias ${a.alias}`} onDelete={() => removeAlias.mutate(a.alias)} />
                     )}
                   </Td>
                 </tr>
