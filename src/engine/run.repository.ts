@@ -30,13 +30,6 @@ const insertAttemptRow = precompiledByShape((db: DbOrTrx, row: StepAttemptsTable
 const updateAttempt = precompiledByShape((db: DbOrTrx, fields: Partial<StepAttemptsTable>, id: string) =>
   db.updateTable('step_attempts').set(fields).where('id', '=', id),
 );
-const nextEventSeq = precompiled((db: DbOrTrx, runId: string) =>
-  db
-    .updateTable('runs')
-    .set((eb) => ({ event_seq: eb('event_seq', '+', 1) }))
-    .where('id', '=', runId)
-    .returning('event_seq'),
-);
 const addEventSeq = precompiled((db: DbOrTrx, runId: string, n: number) =>
   db
     .updateTable('runs')
@@ -221,20 +214,7 @@ export class RunRepository {
     stepKey: string | null,
     data: Record<string, unknown>,
   ): Promise<RunEventsTable> {
-    const [r] = (await nextEventSeq(db, run.id)).rows;
-    if (!r) throw new Error(`run ${run.id} not found`);
-    const row: RunEventsTable = {
-      run_id: run.id,
-      seq: Number(r.event_seq),
-      user_id: run.user_id,
-      workflow_id: run.workflow_id,
-      type,
-      step_key: stepKey,
-      data: toJson(data),
-      created_at: nowIso(),
-    };
-    await insertEvent(db, row);
-    return row;
+    return (await this.appendEvents(db, run, [{ type, stepKey, data }]))[0]!;
   }
 
   /** Appends several events at once (one sequence bump, one insert). */
