@@ -16,6 +16,7 @@ import { registerAuthHook, registerRouteAccess } from './auth-hook.js';
 import { registerErrorHandler } from './error-handler.js';
 import type { FixedWindowLimiter } from './fixed-window-limiter.js';
 import { lazySchemaCompilers } from './lazy-schemas.js';
+import { isApiPath } from './paths.js';
 import { ErrorBody } from './schemas.js';
 import { accessLogger, LazyChildLogger } from '../logger.js';
 import type { Logger } from 'pino';
@@ -225,12 +226,6 @@ function refuseNulCharacters(app: FastifyInstance): void {
 }
 
 /** The headers helmet sets for `options`, computed once: with no function directives none depends on the request. */
-/** Paths answered by the API (JSON, SSE, metrics, webhooks); everything else is a page or a page's asset. */
-const API_PREFIXES = ['/api/', '/v1/', '/hooks/', '/health', '/ready', '/metrics', '/ws'];
-function isApiPath(url: string): boolean {
-  return API_PREFIXES.some((p) => url.startsWith(p));
-}
-
 function helmetHeaders(options: Readonly<HelmetOptions>): Record<string, string> {
   const headers: Record<string, string> = {};
   const res = {

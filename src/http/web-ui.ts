@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../errors/index.js';
+import { isServerPath } from './paths.js';
 
 export interface WebUiDeps {
   /** Folder of the built UI (vite output); `index.html` must be in it. */
@@ -16,9 +17,6 @@ export function defaultWebDir(): string {
   // Bundled: dist/main.js → dist/web. From source (tsx, tests): src/http → <repo>/dist/web.
   return path.basename(here) === 'dist' ? path.join(here, 'web') : path.resolve(here, '..', '..', 'dist', 'web');
 }
-
-/** Paths that belong to the server: an unknown one keeps its JSON 404 instead of getting the app's page. */
-const SERVER_PREFIXES = ['/api/', '/v1/', '/ws', '/docs', '/metrics', '/health', '/ready'];
 
 function listFiles(root: string): Set<string> {
   const files = new Set<string>();
@@ -46,7 +44,7 @@ export const webUiRoutes: FastifyPluginAsync<WebUiDeps> = async (app, { dir }) =
     app.log.warn({ dir: root }, 'web UI not built (no index.html); run `npm run build` to serve it at /');
     const notBuilt = async (req: FastifyRequest, reply: FastifyReply) => {
       const p = req.url.split('?')[0]!;
-      if (SERVER_PREFIXES.some((s) => p === s.replace(/\/$/, '') || p.startsWith(s))) return reply.callNotFound();
+      if (isServerPath(p)) return reply.callNotFound();
       throw new AppError('ROUTE_NOT_FOUND', 'The web UI is not built on this server: run `npm run build`.');
     };
     app.get('/', { schema: { hide: true } }, notBuilt);
@@ -75,7 +73,7 @@ export const webUiRoutes: FastifyPluginAsync<WebUiDeps> = async (app, { dir }) =
         hashed ? { maxAge: '365d', immutable: true } : { maxAge: '1h', immutable: false },
       );
     }
-    if (SERVER_PREFIXES.some((s) => p === s.replace(/\/$/, '') || p.startsWith(s))) return reply.callNotFound();
+    if (isServerPath(p)) return reply.callNotFound();
     // A missing file (a stale hashed asset, /favicon.png) is a 404, not the app's page.
     if (/\.[a-z0-9]{1,8}$/i.test(p)) return reply.callNotFound();
     return sendIndex(reply);
