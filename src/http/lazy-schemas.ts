@@ -22,51 +22,51 @@ type Validate = ((data: unknown) => unknown) & { errors?: unknown };
  */
 export function lazySchemaCompilers(): { compilersFactory: CompilersFactory; compileAll: () => number } {
   const pending = new Set<() => unknown>();
+  /** `make()` at the first call, then its result; listed in `pending` until made. */
+  const once = <T>(make: () => T): (() => T) => {
+    let made: { value: T } | undefined;
+    const get = () => {
+      if (!made) {
+        made = { value: make() };
+        pending.delete(get);
+      }
+      return made.value;
+    };
+    pending.add(get);
+    return get;
+  };
   const validatorSelector = AjvCompiler();
   const serializerSelector = SerializerSelector();
 
   const compilersFactory: CompilersFactory = {
     buildValidator: ((externalSchemas: unknown, ajvOptions: unknown) => {
       // The ajv instance itself (meta-schema compiled, shared schemas added: ~90 ms) is made at the first compile.
-      let pool: ReturnType<typeof validatorSelector> | undefined;
+      const pool = once(() => validatorSelector(externalSchemas as never, ajvOptions as never));
       return (route: unknown) => {
-        let fn: Validate | undefined;
-        const load = () =>
-          (fn ??= (pool ??= validatorSelector(externalSchemas as never, ajvOptions as never))(
-            route as never,
-          ) as unknown as Validate);
-        pending.add(load);
+        const real = once(() => pool()(route as never) as unknown as Validate);
         // Fastify reads `.errors` off the function it was given after a failed validation.
         const validate: Validate = (data) => {
-          if (!fn) pending.delete(load);
-          const real = load();
-          const ok = real(data);
-          validate.errors = real.errors;
+          const fn = real();
+          const ok = fn(data);
+          validate.errors = fn.errors;
           return ok;
         };
         return validate;
       };
     }) as never,
     buildSerializer: (externalSchemas, serializerOptions) => {
-      let pool: ReturnType<typeof serializerSelector> | undefined;
+      const pool = once(() => serializerSelector(externalSchemas as never, serializerOptions as never));
       return (route) => {
-        let fn: ((doc: unknown) => string) | undefined;
-        const load = () =>
-          (fn ??= (pool ??= serializerSelector(externalSchemas as never, serializerOptions as never))(route as never));
-        pending.add(load);
-        return (doc: unknown) => {
-          if (!fn) pending.delete(load);
-          return load()(doc);
-        };
+        const real = once(() => pool()(route as never));
+        return (doc: unknown) => real()(doc);
       };
     },
   };
 
   const compileAll = () => {
-    const n = pending.size;
-    for (const load of pending) load();
-    pending.clear();
-    return n;
+    const routes = [...pending];
+    for (const get of routes) get();
+    return routes.length;
   };
   return { compilersFactory, compileAll };
 }
