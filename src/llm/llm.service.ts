@@ -7,6 +7,7 @@ import type { Db } from '../db/database.js';
 import { nowIso } from '../db/time.js';
 import { AppError, invalid } from '../errors/index.js';
 import { decodeCursor, pageLimit, toPage } from '../http/pagination.js';
+import { LazyAgent } from '../net/undici.js';
 import type { SecretBox } from '../secrets/secret-box.js';
 import { BudgetService } from './budget.service.js';
 import { passesCheck, validateCheck } from './delegate-check.js';
@@ -24,7 +25,6 @@ import type {
   UsageRecord,
 } from './llm.js';
 import { costOf } from './prices.js';
-import { LazyAgent } from '../net/undici.js';
 import { ProviderRegistry } from './provider-registry.js';
 import { ProviderError } from './providers/provider-error.js';
 import { ResponseCache } from './response-cache.js';
