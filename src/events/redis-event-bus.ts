@@ -61,13 +61,13 @@ export class RedisEventBus implements EventBus {
   async publish(channel: string, event: BusEvent): Promise<void> {
     if (this.closed) return;
     await this.local.publish(channel, event);
-    try {
-      const { pub } = await this.conn;
-      await pub.publish(PREFIX + channel, JSON.stringify({ o: this.origin, e: event }));
-    } catch (err) {
+    const text = JSON.stringify({ o: this.origin, e: event });
+    // Not awaited: the engine publishes each step's events in turn, and waiting for Redis' reply to each would
+    // add a round trip per event. One connection sends its commands in order, so the order holds.
+    this.conn
+      .then(({ pub }) => pub.publish(PREFIX + channel, text))
       // Other nodes miss this one live event; they read it from the store when they next look.
-      this.onError(err);
-    }
+      .catch((err: unknown) => this.onError(err));
   }
 
   subscribe(channel: string, handler: (event: BusEvent) => void): () => void {
