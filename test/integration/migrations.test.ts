@@ -177,9 +177,12 @@ describe.each(testDialects())('migrations from two processes on %s', (dialect) =
         const [a, b] = await Promise.all([runClarion(['migrate'], env), runClarion(['migrate'], env)]);
         expect(a.code, a.stderr).toBe(0);
         expect(b.code, b.stderr).toBe(0);
-        const applied = [a.stdout, b.stdout].flatMap((o) => /applied: (.*)/.exec(o)?.[1]?.split(', ') ?? []).sort();
-        expect(applied).toEqual([...names].sort());
-        expect([a.stdout, b.stdout].join('')).toContain('up to date');
+        // The processes may share the work (on SQLite each migration is its own BEGIN IMMEDIATE, so one process
+        // can apply the first ones and the other the rest): together they apply every migration once, and each
+        // applies its share in order.
+        const shares = [a.stdout, b.stdout].map((o) => /applied: (.*)/.exec(o)?.[1]?.split(', ') ?? []);
+        for (const share of shares) expect(share).toEqual(names.filter((n) => share.includes(n)));
+        expect(shares.flat().sort()).toEqual([...names].sort());
         expect(await appliedRows(f.open())).toEqual([...names].sort());
       } finally {
         await f.close();
