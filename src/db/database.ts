@@ -64,7 +64,20 @@ export function createDatabase(opts: DatabaseOptions): Database {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const sqlite = openSqlite(file);
   const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: sqlite }) });
+  sqliteByAdapter.set(db.getExecutor().adapter, sqlite);
   return { db, dialect: 'sqlite', location: file, sqliteFile: file, destroy: () => db.destroy() };
+}
+
+/** The better-sqlite3 handle behind a Kysely SQLite database, by its adapter (shared by its transactions). */
+const sqliteByAdapter = new WeakMap<object, SQLite.Database>();
+
+/**
+ * The better-sqlite3 handle under `db` when `db` is a transaction on SQLite: its statements may run on the handle
+ * directly and synchronously, skipping Kysely's asynchronous executor (a SQLite database has one connection, and
+ * the transaction holds it). Never for the root handle: another transaction may hold the connection meanwhile.
+ */
+export function sqliteOfTransaction(db: { isTransaction: boolean; getExecutor(): { adapter: object } }) {
+  return db.isTransaction ? sqliteByAdapter.get(db.getExecutor().adapter) : undefined;
 }
 
 export function openSqlite(file: string): SQLite.Database {

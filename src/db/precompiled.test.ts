@@ -56,4 +56,26 @@ describe('precompiled', () => {
       { name: 'viewer', description: 'reads', created_at: '2026-03-03' },
     ]);
   });
+
+  it('runs on the SQLite handle inside a transaction as part of it: rolled back with it, its errors rejected', async () => {
+    const setDescription = precompiled((db: Kysely<Tables>, description: string, name: string) =>
+      db.updateTable('roles').set({ description }).where('name', '=', name),
+    );
+    const insertRole = precompiled((db: Kysely<Tables>, name: string) =>
+      db.insertInto('roles').values({ name, description: name, created_at: '2026-01-01' }),
+    );
+    const failed = d.db.transaction().execute(async (trx) => {
+      const r = await setDescription(trx, 'changed', 'viewer');
+      expect(r.numAffectedRows).toBe(1n);
+      // A duplicate key: the statement's error rejects, and the transaction rolls back.
+      await insertRole(trx, 'viewer');
+    });
+    await expect(failed).rejects.toThrow(/UNIQUE|unique/);
+    const viewer = await d.db.selectFrom('roles').select('description').where('name', '=', 'viewer').executeTakeFirst();
+    expect(viewer?.description).not.toBe('changed');
+    // Committed with its transaction.
+    await d.db.transaction().execute((trx) => setDescription(trx, 'committed', 'viewer'));
+    const after = await d.db.selectFrom('roles').select('description').where('name', '=', 'viewer').executeTakeFirst();
+    expect(after?.description).toBe('committed');
+  });
 });

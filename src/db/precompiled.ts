@@ -1,4 +1,6 @@
+import type SQLite from 'better-sqlite3';
 import type { Compilable, CompiledQuery, Kysely, QueryResult } from 'kysely';
+import { sqliteOfTransaction } from './database.js';
 
 /**
  * A query of a hot path, built and compiled once per dialect instead of on every call: Kysely's
@@ -26,8 +28,18 @@ export function precompiled<DB, A extends unknown[], R>(
     }
     const { compiled, slots } = entry;
     const parameters = compiled.parameters.map((p, i) => (slots[i]! >= 0 ? args[slots[i]!] : p));
+    const sqlite = sqliteOfTransaction(db);
+    if (sqlite) return runOnSqlite<R>(sqlite, compiled.sql, parameters);
     return db.executeQuery<R>({ ...compiled, parameters });
   };
+}
+
+/** What Kysely's SQLite driver does for one statement, without its executor's promises and connection lock. */
+function runOnSqlite<R>(sqlite: SQLite.Database, sql: string, parameters: unknown[]): QueryResult<R> {
+  const stmt = sqlite.prepare(sql);
+  if (stmt.reader) return { rows: stmt.all(parameters) as R[] };
+  const { changes, lastInsertRowid } = stmt.run(parameters);
+  return { rows: [], numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid) };
 }
 
 /**
