@@ -67,6 +67,25 @@ export function jobQueueContract(name: string, make: () => Promise<{ queue: JobQ
       expect(next?.payload).toEqual({ v: 2 });
     });
 
+    it('completes of many jobs at once each answer for their own job', async () => {
+      for (let i = 0; i < 600; i++) await queue.enqueue('q', `k${i}`, { i });
+      const jobs = [];
+      while (jobs.length < 600) jobs.push(...(await queue.claim('q', 'w1', { limit: 100, leaseMs: 10_000 })));
+      // One enqueued again while leased (it must stay, due again) and one completed by the wrong owner.
+      const again = jobs[7]!;
+      await queue.enqueue('q', again.key, { again: true });
+      const results = await Promise.all(
+        jobs.map((j, i) => (i === 11 ? queue.complete(j, 'someone-else') : queue.complete(j, 'w1'))),
+      );
+      expect(results.filter((r) => !r)).toHaveLength(1);
+      expect(results[11]).toBe(false);
+      const left = await queue.claim('q', 'w2', { limit: 10, leaseMs: 1000 });
+      expect(left.map((j) => j.key)).toEqual([again.key]);
+      expect(left[0]!.payload).toEqual({ again: true });
+      expect(await queue.complete(jobs[11]!, 'w1')).toBe(true);
+      expect(await queue.size('q')).toBe(1);
+    });
+
     it('release puts a job back after a delay', async () => {
       await queue.enqueue('q', 'k', {});
       const [job] = await queue.claim('q', 'w1', { limit: 1, leaseMs: 10_000 });
