@@ -148,6 +148,8 @@ export class Executor {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private polling = false;
   private pollAgain = false;
+  /** The last look may have left due runs unclaimed (it took a full batch, or every slot was busy). */
+  private backlog = true;
   private stopping = false;
   private unsubscribe: (() => void) | undefined;
   private readonly pending: PendingWrite[] = [];
@@ -207,7 +209,10 @@ export class Executor {
 
   private async poll(): Promise<void> {
     const free = this.opts.maxConcurrentRuns - this.active.size;
-    if (free <= 0) return;
+    if (free <= 0) {
+      this.backlog = true;
+      return;
+    }
     const limit = Math.min(free, 100);
     const jobs = await this.deps.queue.claim<{ run_id: string }>(RUN_QUEUE, this.workerId, {
       limit,
@@ -219,12 +224,15 @@ export class Executor {
       const p = this.advance(a).finally(() => {
         this.active.delete(a.runId);
         this.driving.delete(p);
-        // A slot is free: look for more work without waiting for the next tick.
-        if (!this.stopping) this.poke();
+        // A slot is free: when the last look left due work behind, look again without waiting for the next tick.
+        // (After a look that found less than it could take, new runs announce themselves with a wake event and
+        // delayed ones are found by the timer: a thousand finishing runs are not a thousand empty claims.)
+        if (!this.stopping && this.backlog) this.poke();
       });
       this.driving.add(p);
     }
-    if (jobs.length === limit) this.pollAgain = true;
+    this.backlog = jobs.length === limit;
+    if (this.backlog) this.pollAgain = true;
   }
 
   private async heartbeat(): Promise<void> {
@@ -384,10 +392,17 @@ export class Executor {
       const blocked = await this.tx(async (trx, emit) => {
         await runs.lockRunStarts(trx, queued.user_id, def.concurrency ? queued.workflow_id : undefined);
         const max = this.opts.maxRunsPerUser;
-        if ((await runs.countActiveForUser(trx, queued.user_id, max)) >= max) return 'user';
+        // Run starts sharing one group commit count a user's active runs once: within the transaction only its
+        // own starts add to the count (other writers wait for it, and runs finishing meanwhile only lower it).
+        const counts = activeCountsOf(trx);
+        const userKey = `u:${queued.user_id}`;
+        const active = counts.get(userKey) ?? (await runs.countActiveForUser(trx, queued.user_id, max));
+        if (active >= max) return 'user';
         if (def.concurrency && (await runs.countActiveForWorkflow(trx, queued.workflow_id)) >= def.concurrency) {
+          counts.set(userKey, active);
           return 'workflow';
         }
+        counts.set(userKey, active + 1);
         await runs.update(trx, queued.id, { status: 'running', started_at: startedAt });
         await this.event(trx, emit, queued, 'run.started', null, { workflow_version: queued.workflow_version });
         return undefined;
@@ -792,6 +807,8 @@ export class Executor {
       const timeoutMs = s.timeout !== undefined ? parseDuration(s.timeout) : undefined;
       const timer = timeoutMs !== undefined ? setTimeout(() => stepAbort.abort('timeout'), timeoutMs) : undefined;
       try {
+        const parentLogger = this.deps.logger;
+        let logger: Logger | undefined;
         const ctx: TaskContext = {
           runId: run.id,
           stepId: key,
@@ -799,7 +816,10 @@ export class Executor {
           idempotencyKey,
           signal: stepAbort.signal,
           userId: run.user_id,
-          logger: this.deps.logger.child({ run: run.id, step: key, attempt }),
+          // Made on first use: most tasks never log, and a child logger per attempt is not free.
+          get logger() {
+            return (logger ??= parentLogger.child({ run: run.id, step: key, attempt }));
+          },
           services: { ...this.deps.services(), run: { depth: run.depth, workflowId: run.workflow_id } },
           ...(s.agent ? { agent: s.agent } : {}),
           ...(s.target ? { target: s.target } : {}),
@@ -1167,12 +1187,7 @@ export class Executor {
         await this.deps.runs.putStep(trx, row);
         state.rows.set(r.step_key, row);
       }
-      await trx
-        .updateTable('step_attempts')
-        .set({ status: 'cancelled', finished_at: now })
-        .where('run_id', '=', run.id)
-        .where('status', 'in', ['running', 'waiting'])
-        .execute();
+      await this.deps.runs.closeOpenAttempts(trx, run.id, 'cancelled', now);
       await this.deps.runs.update(trx, run.id, {
         status,
         outputs: outputs === null ? null : toJson(outputs),
@@ -1205,6 +1220,14 @@ export class Executor {
 function evaluateForeach(expressions: Expressions, source: string, data: Record<string, unknown>): unknown {
   const m = /^\s*\$\{\{([\s\S]*?)\}\}\s*$/.exec(source);
   return expressions.evaluate(m ? m[1]! : source, data);
+}
+
+/** Per transaction: active-run counts already read in it, with the starts it made since. */
+const activeCounts = new WeakMap<object, Map<string, number>>();
+function activeCountsOf(trx: object): Map<string, number> {
+  let m = activeCounts.get(trx);
+  if (!m) activeCounts.set(trx, (m = new Map()));
+  return m;
 }
 
 function limitError(max: number): StepError {

@@ -54,6 +54,17 @@ const countActiveOfUser = precompiled((db: DbOrTrx, userId: string, upTo: number
 const updateRun = precompiledByShape((db: DbOrTrx, fields: Partial<RunsTable>, id: string) =>
   db.updateTable('runs').set(fields).where('id', '=', id),
 );
+const selectRun = precompiled((db: DbOrTrx, id: string) => db.selectFrom('runs').selectAll().where('id', '=', id));
+const selectSteps = precompiled((db: DbOrTrx, runId: string) =>
+  db.selectFrom('run_steps').selectAll().where('run_id', '=', runId),
+);
+const closeOpenAttempts = precompiled((db: DbOrTrx, runId: string, status: string, at: string) =>
+  db
+    .updateTable('step_attempts')
+    .set({ status, finished_at: at })
+    .where('run_id', '=', runId)
+    .where('status', 'in', ['running', 'waiting']),
+);
 const insertEvent = precompiledByShape((db: DbOrTrx, row: RunEventsTable) => db.insertInto('run_events').values(row));
 
 /** All SQL of runs, their steps, attempts and events. Reads of a user's run are scoped by owner. */
@@ -84,7 +95,7 @@ export class RunRepository {
 
   /** Unscoped: the engine acts on runs it has claimed. */
   async get(db: DbOrTrx, id: string): Promise<RunsTable | undefined> {
-    return db.selectFrom('runs').selectAll().where('id', '=', id).executeTakeFirst();
+    return (await selectRun(db, id)).rows[0];
   }
 
   async findByIdempotencyKey(
@@ -156,7 +167,7 @@ export class RunRepository {
   }
 
   async steps(db: DbOrTrx, runId: string): Promise<RunStepsTable[]> {
-    return db.selectFrom('run_steps').selectAll().where('run_id', '=', runId).execute();
+    return (await selectSteps(db, runId)).rows;
   }
 
   async step(db: DbOrTrx, runId: string, key: string): Promise<RunStepsTable | undefined> {
@@ -183,6 +194,11 @@ export class RunRepository {
 
   async finishAttempt(db: DbOrTrx, id: string, fields: Partial<StepAttemptsTable>): Promise<void> {
     await updateAttempt(db, fields, id);
+  }
+
+  /** Ends a finishing run's attempts still running or waiting, with `status` (cancelled). */
+  async closeOpenAttempts(db: DbOrTrx, runId: string, status: string, at: string): Promise<void> {
+    await closeOpenAttempts(db, runId, status, at);
   }
 
   /** Marks attempts a crashed worker left running (they run again under the same key). */

@@ -1,3 +1,4 @@
+import { createEngine, type Engine } from '../../src/engine/engine.module.js';
 import type { TestServer } from './test-server.js';
 
 /** Creates a workflow from YAML as `token`'s user; returns its id. */
@@ -53,4 +54,21 @@ export async function waitForStep(
     if (Date.now() > until) throw new Error(`step ${step} still ${st?.status}`);
     await new Promise((r) => setTimeout(r, 40));
   }
+}
+
+/**
+ * A second engine on the server's database and configuration, its executor started: another worker process as
+ * the tests need one (its own event bus, built from the same config).
+ */
+export function startSecondEngine(s: TestServer): Engine {
+  const engine = createEngine({
+    config: s.app.config,
+    database: s.app.database,
+    logger: s.app.logger,
+    tasks: s.app.tasks,
+    secrets: s.app.secrets,
+    taskServices: () => ({ ...s.app.services }),
+  });
+  engine.executor.start();
+  return engine;
 }

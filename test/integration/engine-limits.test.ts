@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEngine, type Engine } from '../../src/engine/engine.module.js';
+import type { Engine } from '../../src/engine/engine.module.js';
 import { testDialects } from '../helpers/databases.js';
-import { pushWorkflow, startRun, waitForRun } from '../helpers/runs.js';
+import { pushWorkflow, startRun, startSecondEngine, waitForRun } from '../helpers/runs.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
 
 /**
@@ -15,15 +15,7 @@ describe.each(testDialects())('run limits across workers (%s)', (dialect) => {
 
   beforeAll(async () => {
     s = await startTestServer({ dialect, config: { engine_max_runs_per_user: 2, engine_poll_interval: '50ms' } });
-    second = createEngine({
-      config: s.app.config,
-      database: s.app.database,
-      logger: s.app.logger,
-      tasks: s.app.tasks,
-      secrets: s.app.secrets,
-      taskServices: () => ({ ...s.app.services }),
-    });
-    second.executor.start();
+    second = startSecondEngine(s);
   });
   afterAll(async () => {
     await second?.executor.stop();

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEngine, type Engine } from '../../src/engine/engine.module.js';
+import type { Engine } from '../../src/engine/engine.module.js';
 import { testDialects } from '../helpers/databases.js';
-import { pushWorkflow, startRun } from '../helpers/runs.js';
+import { pushWorkflow, startRun, startSecondEngine } from '../helpers/runs.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
 
 const redisUrl = process.env.CLARION_TEST_REDIS_URL;
@@ -20,15 +20,7 @@ describe.skipIf(!redisUrl).each(testDialects())('API node and worker over Redis 
 
   beforeAll(async () => {
     api = await startTestServer({ dialect, config: { engine_enabled: false, redis_url: redisUrl } });
-    worker = createEngine({
-      config: api.app.config,
-      database: api.app.database,
-      logger: api.app.logger,
-      tasks: api.app.tasks,
-      secrets: api.app.secrets,
-      taskServices: () => ({ ...api.app.services }),
-    });
-    worker.executor.start();
+    worker = startSecondEngine(api);
   });
   afterAll(async () => {
     await worker?.executor.stop();
