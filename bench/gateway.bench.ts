@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- gateway [--rate 500] [--seconds 5] [--rounds 2] [--warmup 2] [--stream-rate 100] [--chunk-delay 5] [--nice N] [--profile]`
+ * `npm run bench -- gateway [--rate 500] [--seconds 5] [--rounds 2] [--warmup 2] [--stream-rate 100] [--chunk-delay 5] [--nice N] [--profile] [--env K=V] [--node-flag F] [--budget]`
  *
  * Gateway overhead: the same chat completion sent to the fake OpenAI-compatible upstream directly and through
  * Clarion's /v1/chat/completions (API key, provider, routing, budgets check, usage recording), paced at a fixed
@@ -16,6 +16,7 @@ import {
   applyNice,
   argValue,
   ensureBuilt,
+  experimentArgs,
   freePort,
   machineNote,
   mainJs,
@@ -103,11 +104,16 @@ function summarize(name: string, samples: Sample[]) {
   return { name, n: samples.length, errors, p50: pct(ok, 50), p99: pct(ok, 99) };
 }
 
-async function startClarion(fakeUrl: string, profileDir?: string) {
+async function startClarion(
+  fakeUrl: string,
+  extra: ReturnType<typeof experimentArgs>,
+  budget: boolean,
+  profileDir?: string,
+) {
   const port = await freePort();
   const dataDir = tempDir('gateway');
   const server = spawnNode(
-    [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), mainJs, 'serve'],
+    [...extra.nodeFlags, ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), mainJs, 'serve'],
     {
       CLARION_DATA_DIR: dataDir,
       CLARION_HOST: '127.0.0.1',
@@ -118,6 +124,7 @@ async function startClarion(fakeUrl: string, profileDir?: string) {
       // Every request is the same: with the cache on, all but the first would never reach the upstream.
       CLARION_LLM_CACHE_ENTRIES: '0',
       CLARION_LLM_AUTODETECT: 'false',
+      ...extra.env,
     },
     path.join(dataDir, 'server.log'),
   );
@@ -134,12 +141,25 @@ async function startClarion(fakeUrl: string, profileDir?: string) {
       headers: auth,
       body: JSON.stringify({ name: 'bench' }),
     });
+    if (budget) {
+      // A budget far above what the run spends: every call is checked and reserves its estimate while in flight.
+      await json(`${base}/api/v1/budgets`, {
+        method: 'PUT',
+        headers: auth,
+        body: JSON.stringify({
+          scope: 'api_key',
+          subject_id: (key.api_key as { id: string }).id,
+          period: 'day',
+          max_tokens: 1_000_000_000,
+        }),
+      });
+    }
     await json(`${base}/api/v1/providers`, {
       method: 'POST',
       headers: auth,
       body: JSON.stringify({ name: 'fake', kind: 'openai', base_url: `${fakeUrl}/v1`, models: ['gpt-4o-mini'] }),
     });
-    return { server, base, apiKey: key.key as string };
+    return { server, base, apiKey: key.key as string, log: path.join(dataDir, 'server.log') };
   } catch (err) {
     await server.stop();
     throw err;
@@ -160,6 +180,9 @@ export async function run(args: string[]): Promise<void> {
   const procs: Spawned[] = [];
   // `--profile`: Clarion runs under --cpu-prof and the benchmark prints where its time went.
   const profileDir = args.includes('--profile') ? tempDir('gateway-profile') : undefined;
+  const extra = experimentArgs(args);
+  // `--budget`: the bench key gets a (never reached) token budget, so calls take the budget path.
+  const budget = args.includes('--budget');
   const pools: Pool[] = [];
   try {
     const fakePort = await freePort();
@@ -171,7 +194,8 @@ export async function run(args: string[]): Promise<void> {
     procs.push(fake);
     const fakeUrl = `http://127.0.0.1:${fakePort}`;
     await waitFor200(`${fakeUrl}/v1/models`, fake);
-    const clarion = await startClarion(fakeUrl, profileDir);
+    const clarion = await startClarion(fakeUrl, extra, budget, profileDir);
+    if (extra.note) console.log(`${extra.note}; Clarion's log: ${clarion.log}`);
     procs.push(clarion.server);
 
     const direct = new Pool(fakeUrl, { connections: 128 });
@@ -217,7 +241,7 @@ export async function run(args: string[]): Promise<void> {
         `upstream chunk delay ${chunkDelay} ms; ${pinning}`,
     );
     console.log(
-      'Clarion: node dist/main.js serve, SQLite, log level info (to a file), cache off, usage recorded per call\n',
+      `Clarion: node dist/main.js serve, SQLite, log level info (to a file), cache off, usage recorded per call${budget ? ', the key under a token budget' : ''}\n`,
     );
     const f = (x: number) => x.toFixed(2);
     console.log(

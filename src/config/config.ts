@@ -17,7 +17,9 @@ export const settings = {
     secret: true,
     check: (v) => /^(postgres(ql)?:\/\/|sqlite:)/.test(v) || 'a postgres:// URL or sqlite:PATH',
   }),
-  redis_url: optionalString('redis://... for the BullMQ queue and Redis event bus', { secret: true }),
+  redis_url: optionalString('redis://... for the BullMQ queue, the Redis event bus and the shared LLM response cache', {
+    secret: true,
+  }),
   log_level: enumOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info', 'log level'),
   log_pretty: bool(false, 'human-readable logs instead of JSON'),
   admin_username: string('admin', 'username of the admin created on first start'),
@@ -87,6 +89,10 @@ export const settings = {
     0,
     10_000_000,
     'most model answers kept in the in-process cache (0 turns the cache off)',
+  ),
+  llm_cache_prefix: string(
+    'clarion:llm-cache:',
+    'key prefix of the LLM response cache in Redis (used with redis_url; keeps deployments sharing a Redis apart)',
   ),
   llm_autodetect: bool(true, 'offer OPENAI_API_KEY, ANTHROPIC_API_KEY and a local Ollama as providers at start'),
   llm_providers: llmProviders(

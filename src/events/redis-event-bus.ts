@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type * as IORedis from 'ioredis';
 import type { Redis } from 'ioredis';
+import { redisClientClass } from '../net/ioredis.js';
 import type { BusEvent, EventBus } from './event-bus.js';
 import { InProcessEventBus } from './in-process-event-bus.js';
 
@@ -31,9 +31,7 @@ export class RedisEventBus implements EventBus {
     private readonly onError: (err: unknown) => void = () => {},
   ) {
     this.local = new InProcessEventBus(onError);
-    this.conn = import('ioredis').then((m) => {
-      // Node gives the CommonJS exports as `default` too; the server bundle only as `default`.
-      const { Redis: RedisClient } = (m as unknown as { default: typeof IORedis }).default;
+    this.conn = redisClientClass().then((RedisClient) => {
       // Commands wait in ioredis' offline queue until the connection is up; a lost connection reconnects and
       // re-subscribes by itself.
       const pub = new RedisClient(url, { maxRetriesPerRequest: 3 });

@@ -1,4 +1,5 @@
 import { invalid } from '../errors/index.js';
+import { deriveIdempotencyKey } from './idempotency-key.js';
 import type { ChatCompletion, ChatRequest, LlmCallContext } from './llm.js';
 import { builtinPrices, lookupPrice } from './prices.js';
 import { countTokens, decodeTokens, encodeTokens } from './tokens.js';
@@ -92,8 +93,10 @@ export async function mapReduce(chat: ChatFn, ctx: LlmCallContext, o: MapReduceO
   const reserve = o.reserve ?? 1024;
   const budget = window - reserve - countTokens(o.instruction) - 64;
   if (budget < 64) throw invalid('window', `the model window (${window}) leaves no room for input`);
-  const ask = async (content: string): Promise<string> =>
-    answerOf(
+  // Several requests make one answer: each but a lone one gets an idempotency key of its own, named by `part`.
+  const ask = async (content: string, part?: string): Promise<string> => {
+    const c = { ...ctx, ...(o.signal ? { signal: o.signal } : {}) };
+    return answerOf(
       await chat(
         {
           model: o.model,
@@ -102,21 +105,23 @@ export async function mapReduce(chat: ChatFn, ctx: LlmCallContext, o: MapReduceO
             { role: 'user', content },
           ],
         },
-        { ...ctx, ...(o.signal ? { signal: o.signal } : {}) },
+        part === undefined ? c : deriveIdempotencyKey(c, part),
       ),
     );
+  };
 
-  if (countTokens(o.input) <= budget) return ask(o.input);
+  if (countTokens(o.input) <= budget) return ask(o.input, depth === 0 ? undefined : `whole${depth}`);
 
   const chunks = chunkByTokens(o.input, { maxTokens: budget, overlap: Math.min(o.overlap ?? 100, budget - 1) });
   const partials = await pool(chunks, o.concurrency ?? 4, (chunk, i) =>
     ask(
       `Part ${i + 1} of ${chunks.length} of a longer input. Answer from this part only; say so if it holds nothing relevant.\n\n${chunk}`,
+      `map${depth}.${i}`,
     ),
   );
   const combined = partials.map((p, i) => `Answer from part ${i + 1}:\n${p}`).join('\n\n');
   if (countTokens(combined) <= budget) {
-    return ask(`Combine these partial answers into one final answer.\n\n${combined}`);
+    return ask(`Combine these partial answers into one final answer.\n\n${combined}`, `reduce${depth}`);
   }
   // The partial answers are themselves too long: reduce them the same way, a bounded number of times
   // (answers that never get shorter would otherwise recurse forever).

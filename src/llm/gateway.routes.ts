@@ -5,6 +5,7 @@ import { Type } from 'typebox';
 import type { ErrorCode } from '../errors/index.js';
 import { AppError, errorCodes } from '../errors/index.js';
 import { principalOf } from '../http/auth-hook.js';
+import { idempotencyKeyOf } from './idempotency-key.js';
 import { DelegateSchema, type CallInfo, type ChatRequest, type LlmCallContext } from './llm.js';
 import type { LlmService } from './llm.service.js';
 
@@ -37,14 +38,15 @@ const EmbeddingsBody = Type.Object(
   { additionalProperties: false },
 );
 
+/** Who calls, and the Idempotency-Key (checked here, sent on to the provider). */
 function callContext(req: FastifyRequest, signal: AbortSignal): LlmCallContext {
   const p = principalOf(req);
-  const idem = req.headers['idempotency-key'];
+  const idem = idempotencyKeyOf(req.headers['idempotency-key']);
   return {
     userId: p.userId,
     ...(p.apiKeyId ? { apiKeyId: p.apiKeyId } : {}),
     signal,
-    ...(typeof idem === 'string' ? { idempotencyKey: idem } : {}),
+    ...(idem !== undefined ? { idempotencyKey: idem } : {}),
   };
 }
 
@@ -86,6 +88,11 @@ export const gatewayRoutes: FastifyPluginAsyncTypebox<{ llm: LlmService }> = asy
     const it = llm.chatStream(body, ctx, info);
     // The first chunk is awaited before any header is sent: failures until then are plain JSON errors.
     const first = await it.next();
+    // However the response ends — even a client gone before the body began to be read — the call is closed,
+    // which ends its budget reservation and frees its deployment. A call already closed ignores this.
+    const close = () => void it.return(undefined).catch(() => {});
+    if (ac.signal.aborted) close();
+    else reply.raw.once('close', close);
     setInfoHeaders(reply, info);
     reply.header('content-type', 'text/event-stream; charset=utf-8');
     reply.header('cache-control', 'no-cache');

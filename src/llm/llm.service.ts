@@ -9,7 +9,7 @@ import { AppError, invalid } from '../errors/index.js';
 import { decodeCursor, pageLimit, toPage } from '../http/pagination.js';
 import { LazyAgent } from '../net/undici.js';
 import type { SecretBox } from '../secrets/secret-box.js';
-import { BudgetService } from './budget.service.js';
+import { BudgetService, type Estimate } from './budget.service.js';
 import { passesCheck, validateCheck } from './delegate-check.js';
 import { LlmRepository } from './llm.repository.js';
 import type { LlmUsageTable } from './llm.tables.js';
@@ -24,10 +24,12 @@ import type {
   LlmCallContext,
   UsageRecord,
 } from './llm.js';
+import { deriveIdempotencyKey, upstreamIdempotencyKey } from './idempotency-key.js';
 import { costOf } from './prices.js';
 import { ProviderRegistry } from './provider-registry.js';
 import { ProviderError } from './providers/provider-error.js';
-import { ResponseCache } from './response-cache.js';
+import { RedisResponseCache } from './redis-response-cache.js';
+import { ResponseCache, type AnswerCache } from './response-cache.js';
 import { Router, toAppError, type Route, type Target } from './router.js';
 import { completionToChunks, StreamAssembler } from './stream-assembler.js';
 import { countPromptTokens, countTokens } from './tokens.js';
@@ -59,6 +61,8 @@ const CLARION_FIELDS = ['delegate', 'cache'] as const;
 const OLLAMA_URL = 'http://127.0.0.1:11434';
 const USAGE_BATCH_MS = 20;
 const USAGE_BATCH_MAX = 200;
+/** Completion tokens a call under a budget reserves when neither it nor its key sets max_tokens. */
+export const DEFAULT_COMPLETION_RESERVE = 4096;
 
 /**
  * Every model call in Clarion goes through here: routing, budgets, cache, usage and cost.
@@ -69,11 +73,15 @@ export class LlmService {
   readonly budgets: BudgetService;
   private readonly repo = new LlmRepository();
   private readonly router: Router;
-  private readonly cache: ResponseCache<ChatCompletion>;
+  private readonly cache: AnswerCache<ChatCompletion>;
   private readonly dispatcher: LazyAgent;
   private readonly pending = new Set<Promise<void>>();
   private batch: LlmUsageTable[] = [];
+  /** Resolves when the rows of `batch` are written (or failed to be). */
+  private batchWritten: { promise: Promise<void>; resolve: () => void } | undefined;
   private batchTimer: NodeJS.Timeout | undefined;
+  /** Usage batches handed to the database so far (each write's sequence number, for the budgets' spend counters). */
+  private batchSeq = 0;
   private readonly db: Db;
   private readonly config: Config;
   private readonly logger: Logger;
@@ -87,7 +95,12 @@ export class LlmService {
     // One keep-alive pool for every provider keeps added latency to the provider's own.
     this.dispatcher = new LazyAgent({ keepAliveTimeout: 30_000, connections: 256, pipelining: 1 });
     this.registry = new ProviderRegistry(this.db, this.repo, deps.secrets, this.dispatcher, this.logger);
-    this.budgets = new BudgetService(this.db, this.repo, () => this.flush());
+    this.budgets = new BudgetService(
+      this.db,
+      this.repo,
+      () => this.flush(),
+      () => this.batchSeq,
+    );
     this.router = new Router({
       maxRetries: deps.config.llm_max_retries,
       retryBaseMs: deps.config.llm_retry_base,
@@ -95,7 +108,18 @@ export class LlmService {
       cooldownFailures: deps.config.llm_cooldown_failures,
       cooldownMs: deps.config.llm_cooldown,
     });
-    this.cache = new ResponseCache(deps.config.llm_cache_entries, deps.config.llm_cache_ttl);
+    this.cache = deps.config.redis_url
+      ? new RedisResponseCache<ChatCompletion>(deps.config.redis_url, {
+          prefix: deps.config.llm_cache_prefix,
+          ttlMs: deps.config.llm_cache_ttl,
+          enabled: deps.config.llm_cache_entries > 0,
+          warn: (err) =>
+            this.logger.warn(
+              { error: err instanceof Error ? err.message : String(err) },
+              'the LLM response cache cannot reach Redis; calls go to the providers (warned at most once a minute)',
+            ),
+        })
+      : new ResponseCache(deps.config.llm_cache_entries, deps.config.llm_cache_ttl);
   }
 
   /**
@@ -149,6 +173,7 @@ export class LlmService {
 
   async stop(): Promise<void> {
     await this.flush();
+    await this.cache.close();
     await this.dispatcher.close().catch(() => {});
   }
 
@@ -162,10 +187,12 @@ export class LlmService {
    * Usage rows are written in batches (one multi-row insert every few milliseconds) so a busy gateway
    * does not pay one database write per call; budget checks and usage reads flush first.
    */
-  private record(row: Omit<LlmUsageTable, 'id' | 'created_at'>): void {
+  private record(row: Omit<LlmUsageTable, 'id' | 'created_at'>): Promise<void> {
     this.batch.push({ id: randomUUID(), created_at: nowIso(), ...row });
+    const written = (this.batchWritten ??= deferred());
     if (this.batch.length >= USAGE_BATCH_MAX) this.writeBatch();
     else this.batchTimer ??= setTimeout(() => this.writeBatch(), USAGE_BATCH_MS);
+    return written.promise;
   }
 
   private writeBatch(): void {
@@ -173,11 +200,19 @@ export class LlmService {
     this.batchTimer = undefined;
     if (this.batch.length === 0) return;
     const rows = this.batch;
+    const written = this.batchWritten;
+    const seq = ++this.batchSeq;
     this.batch = [];
+    this.batchWritten = undefined;
     const p = this.repo
       .insertUsage(this.db, rows)
+      // Spend counters learn of the rows before their calls' reservations end (on `written`).
+      .then(() => this.budgets.noteSpent(seq, rows))
       .catch((err: unknown) => this.logger.error({ err, rows: rows.length }, 'could not record LLM usage'))
-      .finally(() => this.pending.delete(p));
+      .finally(() => {
+        this.pending.delete(p);
+        written?.resolve();
+      });
     this.pending.add(p);
   }
 
@@ -211,8 +246,8 @@ export class LlmService {
     return costOf(this.registry.price(t.model, this.registry.kindOf(t.provider)), prompt, completion);
   }
 
-  /** Checks shared by every call; returns the request with the max_tokens ceiling applied. */
-  private async admit(req: ChatRequest, ctx: LlmCallContext): Promise<ChatRequest> {
+  /** Checks of the request itself; returns it with the caller's max_tokens ceiling applied. */
+  private limit(req: ChatRequest, ctx: LlmCallContext): ChatRequest {
     if (typeof req.model !== 'string' || !req.model) throw invalid('model', 'is required');
     if (!Array.isArray(req.messages) || req.messages.length === 0)
       throw invalid('messages', 'must list at least one message');
@@ -228,8 +263,61 @@ export class LlmService {
       }
       if (asked == null) out = { ...req, max_tokens: ceiling };
     }
-    await this.budgets.check(ctx);
     return out;
+  }
+
+  /**
+   * What a chat call holds against its budgets while in flight: its prompt, the completion it may ask for
+   * (max_tokens, which the key's ceiling already filled in, or a default), priced at the dearest deployment
+   * the route may pick.
+   */
+  private chatReserve(req: ChatRequest, route: Route, prompt: number): Estimate {
+    const completion = req.max_completion_tokens ?? req.max_tokens ?? DEFAULT_COMPLETION_RESERVE;
+    let cost = 0;
+    for (const t of route.targets) cost = Math.max(cost, this.costFor(t, prompt, completion));
+    return { tokens: prompt + completion, cost };
+  }
+
+  /**
+   * The request's own checks, its route, and what it holds against budgets while in flight. The prompt is counted
+   * only if needed: a budget, a deployment's tokens-per-minute limit, or an upstream that reports no usage.
+   */
+  private async admit(raw: ChatRequest, ctx: LlmCallContext) {
+    const req = this.limit(raw, ctx);
+    const route = this.registry.resolve(req.model);
+    const estimate = once(() => countPromptTokens(req));
+    const hold = await this.budgets.reserve(ctx, () => this.chatReserve(req, route, estimate()));
+    return { req, route, estimate, hold };
+  }
+
+  /**
+   * The cached answer to this call (recorded as a hit), and the key to store a fresh answer under (none when the
+   * cache is off for it). Marks `info` hit, miss or off.
+   */
+  private async fromCache(
+    req: ChatRequest,
+    ctx: LlmCallContext,
+    route: Route,
+    started: number,
+    stream: boolean,
+    info: CallInfo | undefined,
+  ): Promise<{ key: string | undefined; hit?: ChatCompletion }> {
+    const key = this.cacheKey(req, ctx, route);
+    const hit = key ? await this.cache.get(key) : undefined;
+    if (info) info.cache = !key ? 'off' : hit ? 'hit' : 'miss';
+    if (!hit) return { key };
+    const ms = performance.now() - started;
+    this.record(
+      this.usageRow(ctx, 'chat', {
+        model: hit.model,
+        prompt_tokens: hit.usage?.prompt_tokens ?? 0,
+        completion_tokens: hit.usage?.completion_tokens ?? 0,
+        latency_ms: ms,
+        cache_hit: 1,
+        ...(stream ? { ttft_ms: ms, stream: 1 } : {}),
+      }),
+    );
+    return { key, hit };
   }
 
   private upstream(req: ChatRequest, model: string): ChatRequest {
@@ -238,15 +326,17 @@ export class LlmService {
     return out;
   }
 
-  private cacheKey(req: ChatRequest, ctx: LlmCallContext): string | undefined {
+  private cacheKey(req: ChatRequest, ctx: LlmCallContext, route: Route): string | undefined {
     if (!this.cache.enabled || req.cache === false) return undefined;
     const { stream: _s, stream_options: _o, cache: _c, delegate: _d, user: _u, ...rest } = req;
     // Per user: another user's answer is never served, even for the same prompt.
-    // And per routing generation: after an alias or provider changes, earlier answers are not served for it.
+    // And per routing: after an alias or provider changes, earlier answers are not served for it. In process
+    // that is the registry's generation (any change starts afresh); a cache shared with other processes, whose
+    // generations differ, is keyed by the deployments the name routes to instead.
     return createHash('sha256')
       .update(ctx.userId)
       .update('\0')
-      .update(String(this.registry.generation))
+      .update(this.cache.shared ? routeFingerprint(route) : String(this.registry.generation))
       .update('\0')
       .update(JSON.stringify(rest))
       .digest('hex');
@@ -269,7 +359,11 @@ export class LlmService {
       const first = await this.chatOnce({ ...req, model: d.try, delegate: undefined }, ctx, info);
       if (passesCheck(d.check, first)) return first;
       this.logger.debug({ try: d.try, escalate_to: d.escalate_to }, 'delegation escalated');
-      const second = await this.chatOnce({ ...req, model: d.escalate_to, delegate: undefined }, ctx, info);
+      const second = await this.chatOnce(
+        { ...req, model: d.escalate_to, delegate: undefined },
+        deriveIdempotencyKey(ctx, 'escalate'),
+        info,
+      );
       return second;
     }
     return this.chatOnce(req, ctx, info);
@@ -277,69 +371,56 @@ export class LlmService {
 
   private async chatOnce(raw: ChatRequest, ctx: LlmCallContext, info?: CallInfo): Promise<ChatCompletion> {
     const started = performance.now();
-    const req = await this.admit(raw, ctx);
-    const route = this.registry.resolve(req.model);
-    const key = this.cacheKey(req, ctx);
-    if (key) {
-      const hit = this.cache.get(key);
-      if (hit) {
-        if (info) info.cache = 'hit';
-        this.record(
-          this.usageRow(ctx, 'chat', {
-            model: hit.model,
-            provider: null,
-            prompt_tokens: hit.usage?.prompt_tokens ?? 0,
-            completion_tokens: hit.usage?.completion_tokens ?? 0,
-            latency_ms: performance.now() - started,
-            cache_hit: 1,
-          }),
-        );
-        return hit;
-      }
-      if (info) info.cache = 'miss';
-    } else if (info) info.cache = 'off';
-
-    // Counted only if needed: a deployment's tokens-per-minute limit, or an upstream that reports no usage.
-    const estimate = once(() => countPromptTokens(req));
-    let target: Target | undefined;
+    const { req, route, estimate, hold } = await this.admit(raw, ctx);
+    // The write of this call's usage row: the reservation ends once a budget check can see the row.
+    let recorded: Promise<void> | undefined;
     try {
-      const res = await this.router.run(
-        route,
-        estimate,
-        (t) => t.impl.chat(this.upstream(req, t.model), this.callOpts(ctx)),
-        { ...(ctx.signal ? { signal: ctx.signal } : {}), onAttempt: (t) => (target = t), onFailure: this.onFailure },
-      );
-      target = res.target;
-      const answer = res.value;
-      const prompt = answer.usage?.prompt_tokens ?? estimate();
-      const completion = answer.usage?.completion_tokens ?? countTokens(answer.choices[0]?.message.content ?? '');
-      answer.usage = {
-        ...(answer.usage ?? {}),
-        prompt_tokens: prompt,
-        completion_tokens: completion,
-        total_tokens: prompt + completion,
-      };
-      this.router.addTokens(target, prompt + completion);
-      if (info) {
-        info.provider = target.provider;
-        info.model = target.model;
-      }
-      this.record(
-        this.usageRow(ctx, 'chat', {
-          model: target.model,
-          provider: target.provider,
+      const { key, hit } = await this.fromCache(req, ctx, route, started, false, info);
+      // A hit counts against no budget: its reservation ends at once.
+      if (hit) return hit;
+
+      let target: Target | undefined;
+      try {
+        const res = await this.router.run(
+          route,
+          estimate,
+          (t) => t.impl.chat(this.upstream(req, t.model), this.callOpts(ctx)),
+          { ...(ctx.signal ? { signal: ctx.signal } : {}), onAttempt: (t) => (target = t), onFailure: this.onFailure },
+        );
+        target = res.target;
+        const answer = res.value;
+        const prompt = answer.usage?.prompt_tokens ?? estimate();
+        const completion = answer.usage?.completion_tokens ?? countTokens(answer.choices[0]?.message.content ?? '');
+        answer.usage = {
+          ...(answer.usage ?? {}),
           prompt_tokens: prompt,
           completion_tokens: completion,
-          cost: this.costFor(target, prompt, completion),
-          latency_ms: performance.now() - started,
-        }),
-      );
-      if (key) this.cache.set(key, answer);
-      return answer;
-    } catch (err) {
-      const e = this.mapError(err, target ?? route.targets[0]);
-      this.recordFailure(ctx, 'chat', route, target, e, started, false);
-      throw e;
+          total_tokens: prompt + completion,
+        };
+        this.router.addTokens(target, prompt + completion);
+        if (info) {
+          info.provider = target.provider;
+          info.model = target.model;
+        }
+        recorded = this.record(
+          this.usageRow(ctx, 'chat', {
+            model: target.model,
+            provider: target.provider,
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            cost: this.costFor(target, prompt, completion),
+            latency_ms: performance.now() - started,
+          }),
+        );
+        if (key) this.cache.set(key, answer);
+        return answer;
+      } catch (err) {
+        const e = this.mapError(err, target ?? route.targets[0]);
+        recorded = this.recordFailure(ctx, 'chat', route, target, e, started, false);
+        throw e;
+      }
+    } finally {
+      hold?.release(recorded);
     }
   }
 
@@ -350,8 +431,16 @@ export class LlmService {
     );
   };
 
+  /**
+   * Per attempt. The idempotency key goes with every attempt of the call, retries and fallbacks alike, and only
+   * to the host the attempt is made to (as the provider's key).
+   */
   private callOpts(ctx: LlmCallContext) {
-    return { timeoutMs: this.config.llm_request_timeout, ...(ctx.signal ? { signal: ctx.signal } : {}) };
+    return {
+      timeoutMs: this.config.llm_request_timeout,
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+      ...(ctx.idempotencyKey ? { idempotencyKey: upstreamIdempotencyKey(ctx.idempotencyKey) } : {}),
+    };
   }
 
   private mapError(err: unknown, t: Target | undefined): unknown {
@@ -368,10 +457,10 @@ export class LlmService {
     started: number,
     stream: boolean,
     tokens: { prompt: number; completion: number } = { prompt: 0, completion: 0 },
-  ): void {
+  ): Promise<void> {
     const code = err instanceof AppError ? err.code : 'INTERNAL';
-    const cancelled = (err instanceof ProviderError && err.kind === 'aborted') || ctx.signal?.aborted === true;
-    this.record(
+    const cancelled = isCancellation(err, ctx);
+    return this.record(
       this.usageRow(ctx, kind, {
         model: target?.model ?? route.name,
         provider: target?.provider ?? null,
@@ -389,6 +478,8 @@ export class LlmService {
   /**
    * A streamed chat completion as OpenAI chunks. Errors before the first chunk (budget, model, every
    * deployment failing) are thrown by the first `next()`, so callers can still answer with a plain error.
+   * Callers must finish the iteration or call `return()` (as `for await` does): that ends the call's
+   * budget reservation and frees its deployment.
    */
   async *chatStream(req: ChatRequest, ctx: LlmCallContext, info?: CallInfo): AsyncGenerator<ChatCompletionChunk> {
     const includeUsage = req.stream_options?.include_usage === true;
@@ -400,98 +491,88 @@ export class LlmService {
       return;
     }
     const started = performance.now();
-    const admitted = await this.admit(req, ctx);
-    const route = this.registry.resolve(admitted.model);
-    const key = this.cacheKey(admitted, ctx);
-    if (key) {
-      const hit = this.cache.get(key);
+    const { req: admitted, route, estimate, hold } = await this.admit(req, ctx);
+    let recorded: Promise<void> | undefined;
+    try {
+      const { key, hit } = await this.fromCache(admitted, ctx, route, started, true, info);
       if (hit) {
-        if (info) info.cache = 'hit';
-        this.record(
-          this.usageRow(ctx, 'chat', {
-            model: hit.model,
-            prompt_tokens: hit.usage?.prompt_tokens ?? 0,
-            completion_tokens: hit.usage?.completion_tokens ?? 0,
-            latency_ms: performance.now() - started,
-            ttft_ms: performance.now() - started,
-            cache_hit: 1,
-            stream: 1,
-          }),
-        );
+        // A replay costs nothing: nothing stays reserved while the client reads it.
+        hold?.release();
         yield* completionToChunks(hit, includeUsage);
         return;
       }
-      if (info) info.cache = 'miss';
-    } else if (info) info.cache = 'off';
 
-    const estimate = once(() => countPromptTokens(admitted));
-    let target: Target | undefined;
-    let opened;
-    try {
-      opened = await this.router.run(
-        route,
-        estimate,
-        (t) => t.impl.openStream(this.upstream(admitted, t.model), this.callOpts(ctx)),
-        {
-          ...(ctx.signal ? { signal: ctx.signal } : {}),
-          hold: true,
-          onAttempt: (t) => (target = t),
-          onFailure: this.onFailure,
-        },
-      );
-    } catch (err) {
-      const e = this.mapError(err, target ?? route.targets[0]);
-      this.recordFailure(ctx, 'chat', route, target, e, started, true);
-      throw e;
-    }
-    target = opened.target;
-    if (info) {
-      info.provider = target.provider;
-      info.model = target.model;
-    }
-    const asm = new StreamAssembler();
-    let ttft: number | null = null;
-    let outcome: 'ok' | 'error' | 'cancelled' = 'cancelled';
-    let failure: unknown;
-    try {
-      for await (const chunk of opened.value) {
-        asm.add(chunk);
-        if (ttft === null && asm.sawContent) ttft = performance.now() - started;
-        // The usage-only chunk was asked for by us; pass it on only when the caller asked too.
-        if (chunk.choices.length === 0 && chunk.usage && !includeUsage) continue;
-        yield chunk;
+      let target: Target | undefined;
+      let opened;
+      try {
+        opened = await this.router.run(
+          route,
+          estimate,
+          (t) => t.impl.openStream(this.upstream(admitted, t.model), this.callOpts(ctx)),
+          {
+            ...(ctx.signal ? { signal: ctx.signal } : {}),
+            hold: true,
+            onAttempt: (t) => (target = t),
+            onFailure: this.onFailure,
+          },
+        );
+      } catch (err) {
+        const e = this.mapError(err, target ?? route.targets[0]);
+        recorded = this.recordFailure(ctx, 'chat', route, target, e, started, true);
+        throw e;
       }
-      outcome = 'ok';
-    } catch (err) {
-      outcome = 'error';
-      failure = this.mapError(err, target);
-      throw failure;
+      target = opened.target;
+      if (info) {
+        info.provider = target.provider;
+        info.model = target.model;
+      }
+      const asm = new StreamAssembler();
+      let ttft: number | null = null;
+      let outcome: 'ok' | 'error' | 'cancelled' = 'cancelled';
+      let failure: unknown;
+      try {
+        for await (const chunk of opened.value) {
+          asm.add(chunk);
+          if (ttft === null && asm.sawContent) ttft = performance.now() - started;
+          // The usage-only chunk was asked for by us; pass it on only when the caller asked too.
+          if (chunk.choices.length === 0 && chunk.usage && !includeUsage) continue;
+          yield chunk;
+        }
+        outcome = 'ok';
+      } catch (err) {
+        // The caller went away (its signal aborted the upstream read): cancelled, not an upstream failure.
+        outcome = isCancellation(err, ctx) ? 'cancelled' : 'error';
+        failure = this.mapError(err, target);
+        throw failure;
+      } finally {
+        opened.release();
+        const prompt = asm.usage?.prompt_tokens ?? estimate();
+        const completion =
+          asm.usage?.completion_tokens ??
+          countTokens(asm.content + asm.toolCalls.map((t) => t.function.name + t.function.arguments).join(''));
+        this.router.addTokens(target, prompt + completion);
+        recorded = this.record(
+          this.usageRow(ctx, 'chat', {
+            model: target.model,
+            provider: target.provider,
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            cost: this.costFor(target, prompt, completion),
+            latency_ms: performance.now() - started,
+            ttft_ms: ttft,
+            stream: 1,
+            outcome,
+            error_code: outcome === 'error' && failure instanceof AppError ? failure.code : null,
+          }),
+        );
+        if (outcome === 'ok' && key) {
+          const whole = asm.completion();
+          whole.usage = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+          this.cache.set(key, whole);
+        }
+      }
     } finally {
-      opened.release();
-      const prompt = asm.usage?.prompt_tokens ?? estimate();
-      const completion =
-        asm.usage?.completion_tokens ??
-        countTokens(asm.content + asm.toolCalls.map((t) => t.function.name + t.function.arguments).join(''));
-      this.router.addTokens(target, prompt + completion);
-      this.record(
-        this.usageRow(ctx, 'chat', {
-          model: target.model,
-          provider: target.provider,
-          prompt_tokens: prompt,
-          completion_tokens: completion,
-          cost: this.costFor(target, prompt, completion),
-          latency_ms: performance.now() - started,
-          ttft_ms: ttft,
-          stream: 1,
-          outcome,
-          error_code: failure instanceof AppError ? failure.code : null,
-        }),
-      );
-      if (outcome === 'ok' && key) {
-        const whole = asm.completion();
-        whole.usage = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
-        this.cache.set(key, whole);
-      }
+      hold?.release(recorded);
     }
   }
 
@@ -502,9 +583,15 @@ export class LlmService {
     if (inputs.length === 0) throw invalid('input', 'must not be empty');
     if (inputs.some((i) => typeof i !== 'string')) throw invalid('input', 'must be a string or a list of strings');
     const started = performance.now();
-    await this.budgets.check(ctx);
     const route = this.registry.resolve(req.model);
     const estimate = once(() => inputs.reduce((s, i) => s + countTokens(i), 0));
+    const hold = await this.budgets.reserve(ctx, () => {
+      const tokens = estimate();
+      let cost = 0;
+      for (const t of route.targets) cost = Math.max(cost, this.costFor(t, tokens, 0));
+      return { tokens, cost };
+    });
+    let recorded: Promise<void> | undefined;
     let target: Target | undefined;
     try {
       const res = await this.router.run(
@@ -516,7 +603,7 @@ export class LlmService {
       target = res.target;
       const prompt = res.value.prompt_tokens ?? estimate();
       this.router.addTokens(target, prompt);
-      this.record(
+      recorded = this.record(
         this.usageRow(ctx, 'embeddings', {
           model: target.model,
           provider: target.provider,
@@ -528,8 +615,10 @@ export class LlmService {
       return { data: res.value.data, model: target.model, usage: { prompt_tokens: prompt } };
     } catch (err) {
       const e = this.mapError(err, target ?? route.targets[0]);
-      this.recordFailure(ctx, 'embeddings', route, target, e, started, false);
+      recorded = this.recordFailure(ctx, 'embeddings', route, target, e, started, false);
       throw e;
+    } finally {
+      hold?.release(recorded);
     }
   }
 
@@ -593,6 +682,20 @@ export class LlmService {
   }
 }
 
+/** What a model name routes to, the same in every process: the deployments and the providers behind them. */
+function routeFingerprint(route: Route): string {
+  return route.targets
+    .map((t) => [t.impl.config.id, t.impl.config.kind, t.impl.config.base_url, t.provider, t.model].join('\u0001'))
+    .sort()
+    .join('\u0002');
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
 /**
  * A GET of a small JSON body with node:http, for the start-up probe of a local Ollama: neither undici (loaded
  * at the first model call, src/net/undici.ts) nor the global fetch (Node's own second copy of undici) is
@@ -624,4 +727,9 @@ function getLocalJson(url: string, timeoutMs: number): Promise<unknown> {
     req.on('timeout', () => req.destroy());
     req.on('error', () => resolve(undefined));
   });
+}
+
+/** A call ended because its caller aborted it (the client went away), not because the provider failed. */
+function isCancellation(err: unknown, ctx: LlmCallContext): boolean {
+  return (err instanceof ProviderError && err.kind === 'aborted') || ctx.signal?.aborted === true;
 }

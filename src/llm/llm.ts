@@ -295,6 +295,9 @@ export const Budget = Type.Object({
   max_request_tokens: Nullable(Type.Integer()),
   used_tokens: Type.Integer(),
   used_cost: Type.Number(),
+  /** Estimates held by calls in flight in this process (released when they end). */
+  reserved_tokens: Type.Integer(),
+  reserved_cost: Type.Number(),
   set_by: Type.String(),
   updated_at: Timestamp,
 });

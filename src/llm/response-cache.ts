@@ -1,8 +1,29 @@
 /**
- * Exact-match answer cache: a bounded LRU with a time to live, in process. A Map keeps insertion
- * order, so re-inserting on read makes the first key the least recently used.
+ * The exact-match answer cache of the LLM layer: in process by default ({@link ResponseCache}), in Redis when
+ * `redis_url` is set (`RedisResponseCache`), so the processes of a deployment share their hits. Every
+ * implementation passes `response-cache.contract.ts`.
  */
-export class ResponseCache<V> {
+export interface AnswerCache<V> {
+  /** False when the configuration turns caching off: callers then skip building keys. */
+  readonly enabled: boolean;
+  /**
+   * True when other processes read the same entries: a key must then not depend on this process' own state
+   * (such as a counter of its configuration changes).
+   */
+  readonly shared: boolean;
+  /** The value, or undefined on a miss, an expired entry, or a store that cannot be reached (never throws). */
+  get(key: string): V | undefined | Promise<V | undefined>;
+  /** Stores a value for the cache's time to live. Best effort: never throws, never waits. */
+  set(key: string, value: V): void;
+  close(): Promise<void>;
+}
+
+/**
+ * The in-process cache: a bounded LRU with a time to live. A Map keeps insertion order, so re-inserting on
+ * read makes the first key the least recently used.
+ */
+export class ResponseCache<V> implements AnswerCache<V> {
+  readonly shared = false;
   private readonly entries = new Map<string, { value: V; expires: number }>();
 
   constructor(
@@ -39,6 +60,10 @@ export class ResponseCache<V> {
   }
 
   clear(): void {
+    this.entries.clear();
+  }
+
+  async close(): Promise<void> {
     this.entries.clear();
   }
 }

@@ -65,7 +65,8 @@ export const agentTask: TaskDefinition<
           ...(agent.temperature !== null ? { temperature: agent.temperature } : {}),
           ...(agent.max_tokens !== null ? { max_tokens: agent.max_tokens } : {}),
         },
-        callContext(ctx, agent.id),
+        // One key per model call: each iteration asks something new, and the upstream gets the key.
+        { ...callContext(ctx, agent.id), idempotencyKey: `${ctx.idempotencyKey}:llm${i}` },
       );
       const msg = res.choices[0]?.message;
       const toolCalls = msg?.tool_calls ?? [];

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
+import { expect } from 'vitest';
 import { createApp, type App } from '../../src/app.js';
 import { loadConfig, type ConfigKey } from '../../src/config/config.js';
 import { redactPaths } from '../../src/logger.js';
@@ -30,6 +31,8 @@ export interface TestServer {
   app: App;
   dialect: TestDialect;
   dataDir: string;
+  /** The PostgreSQL schema of its database (postgres only). */
+  dbSchema: string | undefined;
   admin: { username: string; password: string; token: string };
   /** Every log line the server wrote, as text. */
   logs: string[];
@@ -57,11 +60,23 @@ export async function startTestServer(
     configFile?: string;
     /** The environment the config is read from (default empty: the test runner's own is never used). */
     env?: NodeJS.ProcessEnv;
+    /**
+     * Another process of the same deployment: this server uses that one's database, data folder and keys (its
+     * dialect too). The first server owns them: closing this one leaves them.
+     */
+    shareDatabaseWith?: TestServer;
   } = {},
 ): Promise<TestServer> {
-  const dialect = opts.dialect ?? 'sqlite';
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'clarion-test-'));
-  const pgSchema = dialect === 'postgres' ? await createPgSchema() : undefined;
+  const peer = opts.shareDatabaseWith;
+  const dialect = peer?.dialect ?? opts.dialect ?? 'sqlite';
+  const dataDir = peer?.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'clarion-test-'));
+  const pgSchema = peer
+    ? peer.dbSchema !== undefined
+      ? { schema: peer.dbSchema, drop: async () => {} }
+      : undefined
+    : dialect === 'postgres'
+      ? await createPgSchema()
+      : undefined;
   const config = loadConfig({
     env: opts.env ?? {},
     cwd: dataDir,
@@ -140,6 +155,7 @@ export async function startTestServer(
     app,
     dialect,
     dataDir,
+    dbSchema: pgSchema?.schema,
     admin,
     logs,
     responses,
@@ -159,8 +175,33 @@ export async function startTestServer(
     },
     async close() {
       await app.stop();
+      if (peer) return;
       await pgSchema?.drop();
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Adds a provider (as the admin) that points at a fake upstream: its OpenAI-compatible `/v1` for `openai`, the
+ * server's root for the other kinds. Fails the test unless it is created.
+ */
+export async function addFakeProvider(
+  s: TestServer,
+  fake: { url: string },
+  o: { name: string; kind?: string; key?: string; models?: string[] },
+): Promise<{ id: string; name: string }> {
+  const kind = o.kind ?? 'openai';
+  const res = await s.request('POST', '/api/v1/providers', {
+    token: s.admin.token,
+    body: {
+      name: o.name,
+      kind,
+      base_url: kind === 'openai' ? `${fake.url}/v1` : fake.url,
+      ...(o.key ? { api_key: o.key } : {}),
+      models: o.models ?? ['gpt-4o-mini', 'text-embedding-3-small', 'claude-3-5-haiku-latest'],
+    },
+  });
+  expect(res.status, res.text).toBe(201);
+  return res.body as { id: string; name: string };
 }

@@ -32,11 +32,14 @@ describe('llm.chat and agent tasks (against a fake OpenAI-compatible upstream)',
       `name: ask\nsteps:\n  - { id: q, uses: llm.chat, agent: helper, with: { prompt: "hello \${{ run.workflow }}" } }\noutputs: { text: "\${{ steps.q.output.text }}" }\n`,
     );
     fake.reset();
-    const run = await waitForRun(s, s.admin.token, await startRun(s, s.admin.token, wf));
+    const runId = await startRun(s, s.admin.token, wf);
+    const run = await waitForRun(s, s.admin.token, runId);
     expect(run.status, JSON.stringify(run.steps)).toBe('completed');
     expect(run.outputs.text).toBe('echo: hello ask');
-    const body = fake.callsTo('/v1/chat/completions')[0]!.body;
-    expect(body.messages[0]).toEqual({ role: 'system', content: 'Be brief.' });
+    const call = fake.callsTo('/v1/chat/completions')[0]!;
+    expect(call.body.messages[0]).toEqual({ role: 'system', content: 'Be brief.' });
+    // The step attempt's idempotency key reaches the provider, so a step run again after a crash can be deduplicated.
+    expect(call.headers['idempotency-key']).toMatch(new RegExp(`^${runId}:q:\\d+$`));
   });
 
   it('agent calls the tools its capabilities grant, then answers', async () => {
@@ -55,7 +58,8 @@ describe('llm.chat and agent tasks (against a fake OpenAI-compatible upstream)',
       },
       { text: 'all done' },
     );
-    const run = await waitForRun(s, s.admin.token, await startRun(s, s.admin.token, wf));
+    const runId = await startRun(s, s.admin.token, wf);
+    const run = await waitForRun(s, s.admin.token, runId);
     expect(run.status, JSON.stringify(run.steps)).toBe('completed');
     expect(run.steps[0].output).toMatchObject({
       text: 'all done',
@@ -65,6 +69,12 @@ describe('llm.chat and agent tasks (against a fake OpenAI-compatible upstream)',
         { tool: 'shell__exec', ok: false },
       ],
     });
+    // Each model call of the loop asks something new: each has a key of its own, derived from the step attempt's.
+    const keys = fake.callsTo('/v1/chat/completions').map((c) => c.headers['idempotency-key']);
+    expect(keys).toEqual([
+      expect.stringMatching(new RegExp(`^${runId}:w:\\d+:llm1$`)),
+      expect.stringMatching(new RegExp(`^${runId}:w:\\d+:llm2$`)),
+    ]);
     const second = fake.callsTo('/v1/chat/completions')[1]!.body;
     expect(second.tools.map((t: any) => t.function.name)).toEqual(['transform']);
     const toolMsgs = second.messages.filter((m: any) => m.role === 'tool');

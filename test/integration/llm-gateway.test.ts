@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LlmService } from '../../src/llm/llm.service.js';
 import { startFakeLlm, type FakeLlm } from '../helpers/fake-llm.js';
 import { testDialects } from '../helpers/databases.js';
-import { startTestServer, type TestServer } from '../helpers/test-server.js';
+import { addFakeProvider, startTestServer, type TestServer } from '../helpers/test-server.js';
 
 const CANARY = 'sk-canary-7f3a9c2e5b1d4f6a8c0e';
 
@@ -17,21 +17,8 @@ describe.each(testDialects())('LLM gateway on %s', (dialect) => {
 
   /** A fresh provider per test keeps router state (cooldowns, turns) from leaking between tests. */
   async function provider(fake: FakeLlm, opts: { kind?: string; key?: string; models?: string[] } = {}) {
-    const name = `p${++n}`;
-    const kind = opts.kind ?? 'openai';
     const key = opts.key ?? (fake === up ? CANARY : undefined);
-    const res = await s.request('POST', '/api/v1/providers', {
-      token: s.admin.token,
-      body: {
-        name,
-        kind,
-        base_url: kind === 'openai' ? `${fake.url}/v1` : fake.url,
-        ...(key ? { api_key: key } : {}),
-        models: opts.models ?? ['gpt-4o-mini', 'text-embedding-3-small', 'claude-3-5-haiku-latest'],
-      },
-    });
-    expect(res.status, res.text).toBe(201);
-    return res.body as { id: string; name: string };
+    return addFakeProvider(s, fake, { ...opts, name: `p${++n}`, ...(key ? { key } : {}) });
   }
 
   async function alias(name: string, body: object) {

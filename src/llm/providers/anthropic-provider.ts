@@ -181,8 +181,13 @@ export class AnthropicProvider implements LlmProvider {
     this.base = trimSlash(config.base_url).replace(/\/v1$/, '');
   }
 
-  private headers(): Record<string, string> {
-    return { 'anthropic-version': VERSION, ...(this.config.api_key ? { 'x-api-key': this.config.api_key } : {}) };
+  /** With the call's options: a model call, which carries its idempotency key. */
+  private headers(o?: ProviderCallOptions): Record<string, string> {
+    return {
+      'anthropic-version': VERSION,
+      ...(this.config.api_key ? { 'x-api-key': this.config.api_key } : {}),
+      ...(o?.idempotencyKey ? { 'idempotency-key': o.idempotencyKey } : {}),
+    };
   }
 
   private http(o: ProviderCallOptions) {
@@ -197,7 +202,7 @@ export class AnthropicProvider implements LlmProvider {
   async chat(req: UpstreamChatRequest, o: ProviderCallOptions): Promise<ChatCompletion> {
     const res = await postJson<AnthropicResponse>(
       `${this.base}/v1/messages`,
-      this.headers(),
+      this.headers(o),
       toAnthropicRequest(req),
       this.http(o),
     );
@@ -208,7 +213,7 @@ export class AnthropicProvider implements LlmProvider {
   async openStream(req: UpstreamChatRequest, o: ProviderCallOptions): Promise<AsyncIterable<ChatCompletionChunk>> {
     const raw = await postStream(
       `${this.base}/v1/messages`,
-      this.headers(),
+      this.headers(o),
       { ...toAnthropicRequest(req), stream: true },
       this.http(o),
     );

@@ -3,6 +3,8 @@ import type { ChatCompletion, ChatCompletionChunk, ChatRequest, EmbedRequest, Pr
 export interface ProviderCallOptions {
   timeoutMs: number;
   signal?: AbortSignal;
+  /** Sent as the `Idempotency-Key` header of model calls (the same on every attempt of one call). */
+  idempotencyKey?: string;
 }
 
 /** The request as sent upstream: Clarion's extensions removed, the model the provider's own name. */

@@ -20,8 +20,11 @@ export class OpenAiProvider implements LlmProvider {
     this.base = trimSlash(config.base_url);
   }
 
-  protected headers(): Record<string, string> {
-    return this.config.api_key ? { authorization: `Bearer ${this.config.api_key}` } : {};
+  /** With the call's options: a model call, which carries its idempotency key. */
+  protected headers(o?: ProviderCallOptions): Record<string, string> {
+    const h: Record<string, string> = this.config.api_key ? { authorization: `Bearer ${this.config.api_key}` } : {};
+    if (o?.idempotencyKey) h['idempotency-key'] = o.idempotencyKey;
+    return h;
   }
 
   protected http(o: ProviderCallOptions) {
@@ -36,7 +39,7 @@ export class OpenAiProvider implements LlmProvider {
   async chat(req: UpstreamChatRequest, o: ProviderCallOptions): Promise<ChatCompletion> {
     const body = { ...req, stream: false };
     delete (body as { stream_options?: unknown }).stream_options;
-    const res = await postJson<ChatCompletion>(`${this.base}/chat/completions`, this.headers(), body, this.http(o));
+    const res = await postJson<ChatCompletion>(`${this.base}/chat/completions`, this.headers(o), body, this.http(o));
     if (!res || !Array.isArray(res.choices)) throw new ProviderError('protocol', 'the provider sent no choices');
     return res;
   }
@@ -44,7 +47,7 @@ export class OpenAiProvider implements LlmProvider {
   async openStream(req: UpstreamChatRequest, o: ProviderCallOptions): Promise<AsyncIterable<ChatCompletionChunk>> {
     // Usage is always asked for so streamed calls are recorded with real counts.
     const body = { ...req, stream: true, stream_options: { ...(req.stream_options ?? {}), include_usage: true } };
-    const raw = await postStream(`${this.base}/chat/completions`, this.headers(), body, this.http(o));
+    const raw = await postStream(`${this.base}/chat/completions`, this.headers(o), body, this.http(o));
     return {
       async *[Symbol.asyncIterator]() {
         for await (const ev of parseSse(raw)) {
@@ -66,7 +69,7 @@ export class OpenAiProvider implements LlmProvider {
   async embed(req: EmbedRequest, o: ProviderCallOptions): Promise<{ data: number[][]; prompt_tokens?: number }> {
     const res = await postJson<{ data?: { index: number; embedding: number[] }[]; usage?: { prompt_tokens?: number } }>(
       `${this.base}/embeddings`,
-      this.headers(),
+      this.headers(o),
       {
         model: req.model,
         input: req.input,
