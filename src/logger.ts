@@ -56,7 +56,38 @@ export function createLogger(
   // Asynchronous, batched writes: lines are written when 4 KB have gathered or 250 ms have passed, so a busy
   // server makes one write per ~20 access lines instead of one each (a write per line was ~9% of the CPU of an
   // authenticated request). pino flushes what is left synchronously when the process exits.
-  return pino(options, pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 250 }));
+  return pino(
+    options,
+    new BufferedLines(
+      pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 250, contentMode: 'buffer' }),
+    ),
+  );
+}
+
+/**
+ * Hands pino's lines to a sonic-boom in buffer mode. In its default (string) mode sonic-boom measures the byte
+ * length of the whole pending chunk (up to 16 KB) on every line it appends: a tenth of the CPU of a bare
+ * request once lines queue behind a write. In buffer mode it adds up lengths and joins the buffers once per write.
+ * pino flushes the underlying sonic-boom at exit (it registered it when making it).
+ */
+class BufferedLines implements pino.DestinationStream {
+  constructor(private readonly sonic: ReturnType<typeof pino.destination>) {}
+
+  write(line: string): void {
+    this.sonic.write(Buffer.from(line) as unknown as string);
+  }
+
+  flush(cb?: (err?: Error) => void): void {
+    this.sonic.flush(cb);
+  }
+
+  flushSync(): void {
+    this.sonic.flushSync();
+  }
+
+  end(): void {
+    this.sonic.end();
+  }
 }
 
 /**

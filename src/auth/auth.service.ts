@@ -140,6 +140,11 @@ export class AuthService {
     this.credentials.invalidate();
   }
 
+  /** The principal of a credential checked in the last `auth_cache_ttl` and unchanged since, without waiting. */
+  cachedPrincipal(bearer: string): Principal | undefined {
+    return this.credentials.get(bearer, Date.now());
+  }
+
   /**
    * Turns `Authorization: Bearer <jwt | api key>` into a Principal, or throws a 401 AppError. A credential
    * checked in the last `auth_cache_ttl` answers from the cache (see CredentialCache for invalidation).

@@ -9,10 +9,23 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Set by the auth hook when the request carries valid credentials. */
     principal?: Principal;
+    /**
+     * The matched route's config (its access level, url and method), read once per request by the first hook:
+     * `request.routeOptions` builds a new object on every read.
+     */
+    routeConfig: FastifyRequest['routeOptions']['config'];
   }
   interface FastifyContextConfig {
     access?: Access;
   }
+}
+
+/**
+ * The matched route's config: as the first onRequest hook read it, or (an answer made before that hook ran)
+ * read now.
+ */
+export function routeConfigOf(request: FastifyRequest): FastifyRequest['routeOptions']['config'] {
+  return request.routeConfig ?? request.routeOptions.config;
 }
 
 /** The acting principal; only call on routes whose access is not `public`. */
@@ -56,28 +69,53 @@ export function registerRouteAccess(app: FastifyInstance): void {
 
 /** On each request: authenticates the bearer credential and checks the route's access level. */
 export function registerAuthHook(app: FastifyInstance, auth: AuthService, attempts: FixedWindowLimiter): void {
-  app.addHook('onRequest', async (request, reply) => {
-    const access = request.routeOptions.config.access;
-    if (access === undefined) return; // 404 handler
-    const token = bearerOf(request);
-    if (token) {
-      const key = `auth:${request.ip}`;
-      const wait = attempts.retryAfter(key);
-      if (wait > 0) {
-        reply.header('retry-after', String(wait));
-        throw new AppError('RATE_LIMITED', 'Too many failed sign-in attempts; retry later.', {
-          retry_after_seconds: wait,
-        });
+  // Callback-style, with a synchronous path for a credential seen recently (the usual request): an async hook
+  // costs a promise and a microtask turn on every request.
+  app.addHook('onRequest', (request, reply, done) => {
+    const access = request.routeConfig.access;
+    if (access === undefined) return done(); // 404 handler
+    let token: string | undefined;
+    try {
+      token = bearerOf(request);
+      if (token) {
+        const key = `auth:${request.ip}`;
+        const wait = attempts.retryAfter(key);
+        if (wait > 0) {
+          reply.header('retry-after', String(wait));
+          throw new AppError('RATE_LIMITED', 'Too many failed sign-in attempts; retry later.', {
+            retry_after_seconds: wait,
+          });
+        }
+        const cached = auth.cachedPrincipal(token);
+        if (!cached) {
+          auth.authenticate(token).then(
+            (principal) => {
+              request.principal = principal;
+              checkAccess(request, access, done);
+            },
+            (err: unknown) => {
+              if (err instanceof AppError && err.status === 401) attempts.hit(key);
+              done(err as Error);
+            },
+          );
+          return;
+        }
+        request.principal = cached;
       }
-      try {
-        request.principal = await auth.authenticate(token);
-      } catch (err) {
-        if (err instanceof AppError && err.status === 401) attempts.hit(key);
-        throw err;
-      }
+    } catch (err) {
+      return done(err as Error);
     }
-    if (access !== 'public') requireAccess(request, access);
+    checkAccess(request, access, done);
   });
+}
+
+function checkAccess(request: FastifyRequest, access: Access, done: (err?: Error) => void): void {
+  try {
+    if (access !== 'public') requireAccess(request, access);
+  } catch (err) {
+    return done(err as Error);
+  }
+  done();
 }
 
 /**
@@ -87,7 +125,7 @@ export function registerAuthHook(app: FastifyInstance, auth: AuthService, attemp
 export function requireAccess(request: FastifyRequest, access: Exclude<Access, 'public'>): void {
   const p = request.principal;
   if (!p) throw new AppError('UNAUTHENTICATED');
-  if (p.mustChangePassword && !allowedBeforePasswordChange.has(`${request.method} ${request.routeOptions.url}`)) {
+  if (p.mustChangePassword && !allowedBeforePasswordChange.has(`${request.method} ${request.routeConfig.url}`)) {
     throw new AppError('PASSWORD_CHANGE_REQUIRED');
   }
   if (access !== 'authenticated' && !p.permissions.has(access)) {

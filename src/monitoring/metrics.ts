@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { routeConfigOf } from '../http/auth-hook.js';
 import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 
 /** The app's own Prometheus registry (no global one), with process metrics and request durations. */
@@ -18,15 +19,16 @@ export class Metrics {
   }
 
   instrument(app: FastifyInstance): void {
-    app.addHook('onResponse', async (request, reply) => {
+    app.addHook('onResponse', (request, reply, done) => {
       this.httpDuration.observe(
         {
           method: request.method,
-          route: request.routeOptions.url ?? 'unmatched',
+          route: routeConfigOf(request).url ?? 'unmatched',
           status_code: String(reply.statusCode),
         },
         reply.elapsedTime / 1000,
       );
+      done();
     });
   }
 }

@@ -109,6 +109,9 @@ describe.each(testDialects())('HTTP behaviour on %s', (dialect) => {
       const res = await s.request('GET', url, { token: s.admin.token });
       expect(res.status, url).toBe(400);
       expect(res.body.error.details.field).toBe('url');
+      // Refused answers carry the request id and security headers like any other.
+      expect(res.headers.get('x-request-id'), url).toBeTruthy();
+      expect(res.headers.get('x-content-type-options'), url).toBe('nosniff');
     }
     // A literal backslash-u text is not a NUL and passes.
     const literal = await s.request('POST', '/api/v1/api-keys', { token: s.admin.token, body: { name: 'a\\u0000b' } });
