@@ -91,14 +91,30 @@ class BufferedLines implements pino.DestinationStream {
 }
 
 /**
- * The logger for access lines: the same destination, level and fields as `logger`, without redaction.
- * An access line holds only the method, the route pattern (no query string), the status, the time taken
- * and ids, none of which can carry a credential; redaction (a walk of every object) cost a tenth of the
- * CPU of a bare request.
+ * Writes the access line of each request, `{"level":30,"time":…,"service":"clarion","reqId":…,"method":…,"url":…,
+ * "status":…,"ms":…,"user":…,"msg":"request"}`, to the same destination and at the same level as `logger`, the
+ * line pino would write for those fields. Built here rather than by pino: its general path (serialising an object
+ * field by field, with level and hook checks) was a tenth of the CPU of an authenticated request for six known
+ * fields. The line is not redacted: it holds only the method, the route pattern (or the path, never the query
+ * string), the status, the time taken and ids, none of which can carry a credential.
  */
-export function accessLogger(logger: Logger): Logger {
-  const stream = (logger as unknown as Record<symbol, pino.DestinationStream>)[pino.symbols.streamSym];
-  return pino({ level: logger.level, base: { service: 'clarion' }, timestamp: isoTime }, stream ?? pino.destination(1));
+export class AccessLog {
+  private readonly stream: pino.DestinationStream;
+
+  constructor(private readonly logger: Logger) {
+    this.stream =
+      (logger as unknown as Record<symbol, pino.DestinationStream>)[pino.symbols.streamSym] ?? pino.destination(1);
+  }
+
+  write(reqId: string, method: string, url: string, status: number, ms: number, user: string | undefined): void {
+    // The level is read on each line: it may be changed while the server runs.
+    if (this.logger.levelVal > 30) return;
+    this.stream.write(
+      `{"level":30${isoTime()},"service":"clarion","reqId":${JSON.stringify(reqId)},"method":${JSON.stringify(method)},` +
+        `"url":${JSON.stringify(url)},"status":${status},"ms":${ms}` +
+        `${user === undefined ? '' : `,"user":${JSON.stringify(user)}`},"msg":"request"}\n`,
+    );
+  }
 }
 
 type LogMethod = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';

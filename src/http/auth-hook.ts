@@ -3,6 +3,7 @@ import type { AuthService } from '../auth/auth.service.js';
 import type { Principal } from '../auth/principal.js';
 import { AppError } from '../errors/index.js';
 import type { FixedWindowLimiter } from './fixed-window-limiter.js';
+import type { RequestLimits } from './request-limits.js';
 import { accessFor, allowedBeforePasswordChange, type Access } from './route-permissions.js';
 
 declare module 'fastify' {
@@ -67,13 +68,30 @@ export function registerRouteAccess(app: FastifyInstance): void {
   });
 }
 
-/** On each request: authenticates the bearer credential and checks the route's access level. */
-export function registerAuthHook(app: FastifyInstance, auth: AuthService, attempts: FixedWindowLimiter): void {
+/**
+ * On each request: authenticates the bearer credential, checks the route's access level, then counts the request
+ * against its user's or address's rate limit.
+ */
+export function registerAuthHook(
+  app: FastifyInstance,
+  auth: AuthService,
+  attempts: FixedWindowLimiter,
+  limits: RequestLimits,
+): void {
   // Callback-style, with a synchronous path for a credential seen recently (the usual request): an async hook
   // costs a promise and a microtask turn on every request.
   app.addHook('onRequest', (request, reply, done) => {
     const access = request.routeConfig.access;
     if (access === undefined) return done(); // 404 handler
+    const checkAccess = (): void => {
+      try {
+        if (access !== 'public') requireAccess(request, access);
+        limits.apply(request, reply, request.routeConfig.url);
+      } catch (err) {
+        return done(err as Error);
+      }
+      done();
+    };
     let token: string | undefined;
     try {
       token = bearerOf(request);
@@ -91,7 +109,7 @@ export function registerAuthHook(app: FastifyInstance, auth: AuthService, attemp
           auth.authenticate(token).then(
             (principal) => {
               request.principal = principal;
-              checkAccess(request, access, done);
+              checkAccess();
             },
             (err: unknown) => {
               if (err instanceof AppError && err.status === 401) attempts.hit(key);
@@ -105,17 +123,8 @@ export function registerAuthHook(app: FastifyInstance, auth: AuthService, attemp
     } catch (err) {
       return done(err as Error);
     }
-    checkAccess(request, access, done);
+    checkAccess();
   });
-}
-
-function checkAccess(request: FastifyRequest, access: Access, done: (err?: Error) => void): void {
-  try {
-    if (access !== 'public') requireAccess(request, access);
-  } catch (err) {
-    return done(err as Error);
-  }
-  done();
 }
 
 /**

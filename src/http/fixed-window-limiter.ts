@@ -1,6 +1,7 @@
 /**
  * Counts events per key in fixed windows, in process. Used for sign-in attempts and bad credentials,
- * which must be counted before (and whether or not) a request authenticates.
+ * which must be counted before (and whether or not) a request authenticates, and for the per-user and
+ * per-address request limits (src/http/request-limits.ts).
  */
 export class FixedWindowLimiter {
   private windows = new Map<string, { start: number; count: number }>();
@@ -18,13 +19,32 @@ export class FixedWindowLimiter {
   }
 
   hit(key: string, now = Date.now()): void {
-    const w = this.windows.get(key);
+    this.take(key, now);
+  }
+
+  /**
+   * Counts one event for the key and returns its window: when it started and how many events it holds, this one
+   * included. (The window itself, not a copy: read it before the next call.)
+   */
+  take(key: string, now = Date.now()): Readonly<{ start: number; count: number }> {
+    let w = this.windows.get(key);
     if (!w || now - w.start >= this.windowMs) {
       if (this.windows.size > 100_000) this.sweep(now);
-      this.windows.set(key, { start: now, count: 1 });
-    } else {
-      w.count += 1;
+      w = { start: now, count: 0 };
+      this.windows.set(key, w);
     }
+    w.count += 1;
+    return w;
+  }
+
+  /** The most events a key may have in one window. */
+  get limit(): number {
+    return this.max;
+  }
+
+  /** Milliseconds from `start` to the end of a window that began then. */
+  get windowLength(): number {
+    return this.windowMs;
   }
 
   /** Takes back one `hit` of the current window (an attempt that turned out fine). */

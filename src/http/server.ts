@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import cors from '@fastify/cors';
-import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -10,15 +9,16 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import helmet, { type HelmetOptions } from 'helmet';
 import type { AuthService } from '../auth/auth.service.js';
 import type { Config } from '../config/config.js';
-import { AppError, invalid } from '../errors/index.js';
+import { invalid } from '../errors/index.js';
 import type { Metrics } from '../monitoring/metrics.js';
 import { registerAuthHook, registerRouteAccess, routeConfigOf } from './auth-hook.js';
 import { registerErrorHandler } from './error-handler.js';
 import type { FixedWindowLimiter } from './fixed-window-limiter.js';
+import { RequestLimits } from './request-limits.js';
 import { lazySchemaCompilers } from './lazy-schemas.js';
 import { isApiPath } from './paths.js';
 import { ErrorBody } from './schemas.js';
-import { accessLogger, LazyChildLogger } from '../logger.js';
+import { AccessLog, LazyChildLogger } from '../logger.js';
 import type { Logger } from 'pino';
 
 export type HttpServer = FastifyInstance;
@@ -73,20 +73,17 @@ export async function buildHttpServer(deps: HttpServerDeps) {
   registerErrorHandler(app);
   refuseNulCharacters(app);
 
-  const access = accessLogger(deps.logger as Logger);
+  const access = new AccessLog(deps.logger as Logger);
   // Hooks on every request are callback-style, not async: an async hook costs a promise and a turn of the
   // microtask queue each, on every request.
   app.addHook('onResponse', (request, reply, done) => {
-    access.info(
-      {
-        reqId: request.id,
-        method: request.method,
-        url: routeConfigOf(request).url ?? request.url.split('?')[0],
-        status: reply.statusCode,
-        ms: Math.round(reply.elapsedTime * 100) / 100,
-        user: request.principal?.userId,
-      },
-      'request',
+    access.write(
+      request.id,
+      request.method,
+      routeConfigOf(request).url ?? request.url.split('?')[0]!,
+      reply.statusCode,
+      Math.round(reply.elapsedTime * 100) / 100,
+      request.principal?.userId,
     );
     done();
   });
@@ -120,13 +117,20 @@ export async function buildHttpServer(deps: HttpServerDeps) {
     'referrer-policy': 'no-referrer',
     'cross-origin-resource-policy': 'same-origin',
   };
+  // Strict-Transport-Security only on an answer that travels over HTTPS (RFC 6797 §7.2: a host must not send it
+  // over plain HTTP, where browsers ignore it anyway). Clarion itself speaks HTTP; behind a TLS proxy with
+  // trust_proxy on, X-Forwarded-Proto says the client used HTTPS.
+  const { 'strict-transport-security': _hsts, ...plainDocumentHeaders } = documentHeaders;
+  const { 'strict-transport-security': _apiHsts, ...plainApiHeaders } = apiHeaders;
   // One hook for what every request gets before anything else: its id and security headers (on error answers
   // too), and the refusal of a NUL in the URL.
   app.decorateRequest('routeConfig', null as never);
   app.addHook('onRequest', (request, reply, done) => {
     request.routeConfig = request.routeOptions.config;
     reply.header('x-request-id', request.id);
-    reply.headers(isApiPath(request.url) ? apiHeaders : documentHeaders);
+    const api = isApiPath(request.url);
+    if (request.protocol === 'https') reply.headers(api ? apiHeaders : documentHeaders);
+    else reply.headers(api ? plainApiHeaders : plainDocumentHeaders);
     if (/%00/i.test(request.url)) done(invalid('url', 'must not contain NUL characters'));
     else done();
   });
@@ -144,27 +148,13 @@ export async function buildHttpServer(deps: HttpServerDeps) {
     });
   }
 
-  registerAuthHook(app, deps.auth, deps.authAttempts);
-
-  await app.register(rateLimit, {
-    global: true,
-    hook: 'onRequest',
-    // Runs after the auth hook: a signed-in caller is limited per user, anyone else per address.
-    keyGenerator: (req) => (req.principal ? `u:${req.principal.userId}` : `ip:${req.ip}`),
-    max: (req) => (req.principal ? config.rate_limit_user_per_minute : config.rate_limit_ip_per_minute),
-    timeWindow: 60_000,
-    allowList: (req) => req.url === '/health' || req.url === '/ready' || req.url === '/metrics',
-    errorResponseBuilder: (_req, ctx) => {
-      const seconds = Math.max(1, Math.ceil(ctx.ttl / 1000));
-      const err = new AppError(
-        'RATE_LIMITED',
-        undefined,
-        { retry_after_seconds: seconds, limit: ctx.max },
-        { 'retry-after': String(seconds) },
-      );
-      return Object.assign(err, { statusCode: 429 });
-    },
-  });
+  // After authentication, a signed-in caller is limited per user, anyone else per address.
+  registerAuthHook(
+    app,
+    deps.auth,
+    deps.authAttempts,
+    new RequestLimits(config.rate_limit_user_per_minute, config.rate_limit_ip_per_minute),
+  );
 
   deps.metrics.instrument(app);
 

@@ -252,7 +252,11 @@ describe.each(testDialects())('HTTP behaviour on %s', (dialect) => {
     // An API answer: OWASP's REST set; nothing may load or frame it.
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
     expect(res.headers.get('content-security-policy')).toBe("default-src 'none'; frame-ancestors 'none'");
-    expect(res.headers.get('strict-transport-security')).toContain('max-age=');
+    // Plain HTTP: no Strict-Transport-Security (RFC 6797 §7.2), and a client cannot claim HTTPS unless
+    // trust_proxy is on (tested below).
+    expect(res.headers.get('strict-transport-security')).toBeNull();
+    const claimed = await s.request('GET', '/health', { headers: { 'x-forwarded-proto': 'https' } });
+    expect(claimed.headers.get('strict-transport-security')).toBeNull();
     expect(res.headers.get('x-frame-options')).toBe('DENY');
     expect(res.headers.get('referrer-policy')).toBe('no-referrer');
     expect(res.headers.get('cross-origin-resource-policy')).toBe('same-origin');
@@ -275,6 +279,21 @@ describe.each(testDialects())('HTTP behaviour on %s', (dialect) => {
     // Error responses carry it too.
     const err = await s.request('GET', '/nope', { headers: { 'x-request-id': 'err-id-1' } });
     expect(err.headers.get('x-request-id')).toBe('err-id-1');
+  });
+
+  it('sends Strict-Transport-Security on answers that went over HTTPS through a trusted proxy', async () => {
+    const proxied = await startTestServer({ dialect, config: { trust_proxy: true } });
+    try {
+      for (const path of ['/health', '/docs/']) {
+        const tls = await fetch(`${proxied.url}${path}`, { headers: { 'x-forwarded-proto': 'https' } });
+        expect(tls.headers.get('strict-transport-security')).toBe('max-age=31536000; includeSubDomains');
+        const plain = await fetch(`${proxied.url}${path}`);
+        expect(plain.headers.get('strict-transport-security')).toBeNull();
+        expect(plain.headers.get('x-content-type-options')).toBe('nosniff');
+      }
+    } finally {
+      await proxied.close();
+    }
   });
 
   it('caps page size at max_page_size and pages with a cursor', async () => {
@@ -330,9 +349,24 @@ describe.each(testDialects())('rate limits on %s', (dialect) => {
 
   it('limits a signed-in user per minute', async () => {
     for (let i = 0; i < 5; i++) {
-      expect((await s.request('GET', '/api/v1/auth/me', { token: s.admin.token })).status).toBe(200);
+      const res = await s.request('GET', '/api/v1/auth/me', { token: s.admin.token });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('x-ratelimit-limit')).toBe('5');
+      expect(res.headers.get('x-ratelimit-remaining')).toBe(String(4 - i));
+      const reset = Number(res.headers.get('x-ratelimit-reset'));
+      expect(reset).toBeGreaterThanOrEqual(1);
+      expect(reset).toBeLessThanOrEqual(60);
     }
-    expect429(await s.request('GET', '/api/v1/auth/me', { token: s.admin.token }));
+    const over = await s.request('GET', '/api/v1/auth/me', { token: s.admin.token });
+    expect429(over);
+    expect(over.headers.get('x-ratelimit-remaining')).toBe('0');
+    expect(over.body.error.details).toMatchObject({ limit: 5 });
+    // The limit is the user's, not the credential's: another session of the same user is over it too.
+    const again = await s.request('POST', '/api/v1/auth/login', {
+      body: { username: 'admin', password: s.admin.password },
+    });
+    expect(again.status).toBe(200);
+    expect429(await s.request('GET', '/api/v1/auth/me', { token: again.body.access_token }));
     // Probes are never limited.
     expect((await s.request('GET', '/health')).status).toBe(200);
   });
