@@ -1,9 +1,13 @@
 /**
- * `npm run bench -- auth-me [--duration 10] [--warmup 3] [--connections 100] [--load autocannon|wrk] [--rounds N] [--profile] [--env K=V] [--node-flag F] [--nice N]`
+ * `npm run bench -- auth-me [--duration 10] [--warmup 3] [--connections 100] [--load autocannon|wrk] [--rounds N] [--profile] [--env K=V] [--node-flag F] [--nice N] [--compare PATH]`
  *
  * GET /api/v1/auth/me with an API key and with an access JWT against Clarion from dist/, side by side with a
  * bare Fastify hello-world measured in the same run. Each server runs in its own child process on core 1;
  * autocannon runs here on core 0. `--profile` runs Clarion under `node --cpu-prof` and prints where its time goes.
+ * `--compare PATH` adds the API-key case served by another build's main.js, so a change is measured against what
+ * it replaces in the same run, alternating. Keep the earlier build in the checkout (ignored by git) before
+ * rebuilding: `mkdir -p .builds/old && cp -r dist package.json .builds/old/ && ln -s ../../node_modules
+ * .builds/old/node_modules`, then `--compare .builds/old/dist/main.js`.
  * Budget (docs/benchmarks.md): >= 50% of hello-world req/s, p99 < 10 ms.
  */
 import { execFileSync } from 'node:child_process';
@@ -121,12 +125,12 @@ async function json(url: string, init: RequestInit & { body?: string }): Promise
  * Clarion from dist/ on a fresh SQLite data dir at the default log level (JSON request logs to a file); signs in
  * and creates an API key over HTTP, and checks both credentials answer /auth/me as the admin.
  */
-async function startClarion(profile: boolean, extra: ReturnType<typeof experimentArgs>) {
+async function startClarion(profile: boolean, extra: ReturnType<typeof experimentArgs>, main = mainJs) {
   const port = await freePort();
   const dataDir = tempDir('auth-me');
   const profileDir = path.join(dataDir, 'profile');
   const server = spawnNode(
-    [...extra.nodeFlags, ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), mainJs, 'serve'],
+    [...extra.nodeFlags, ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), main, 'serve'],
     {
       CLARION_DATA_DIR: dataDir,
       CLARION_HOST: '127.0.0.1',
@@ -209,8 +213,10 @@ export async function run(args: string[]): Promise<void> {
     // One Clarion per case, so each case (and each --profile) sees only its own traffic. /health goes through
     // the same plugins and hooks (security headers, CORS, auth hook, request log, metrics) with no credentials
     // and no database: it separates the cost of the HTTP stack from that of authentication.
-    for (const via of ['no credentials', 'API key', 'JWT'] as const) {
-      const clarion = await startClarion(profile, extra);
+    const compare = argValue(args, 'compare');
+    if (compare !== undefined && !fs.existsSync(compare)) throw new Error(`--compare: no file ${compare}`);
+    for (const via of ['no credentials', 'API key', 'JWT', ...(compare ? (['compare'] as const) : [])] as const) {
+      const clarion = await startClarion(profile, extra, via === 'compare' ? path.resolve(compare!) : mainJs);
       servers.push(clarion.server);
       if (profile) profiles.push([via, clarion.profileDir]);
       cases.push(
@@ -222,9 +228,9 @@ export async function run(args: string[]): Promise<void> {
               pid: clarion.server.pid,
             }
           : {
-              name: `GET /api/v1/auth/me, ${via}`,
+              name: via === 'compare' ? `GET /api/v1/auth/me, API key, ${compare}` : `GET /api/v1/auth/me, ${via}`,
               url: clarion.meUrl,
-              headers: { authorization: `Bearer ${via === 'API key' ? clarion.apiKey : clarion.jwt}` },
+              headers: { authorization: `Bearer ${via === 'JWT' ? clarion.jwt : clarion.apiKey}` },
               pid: clarion.server.pid,
             },
       );
