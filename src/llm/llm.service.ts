@@ -32,7 +32,7 @@ import { RedisResponseCache } from './redis-response-cache.js';
 import { ResponseCache, type AnswerCache } from './response-cache.js';
 import { Router, toAppError, type Route, type Target } from './router.js';
 import { completionToChunks, StreamAssembler } from './stream-assembler.js';
-import { countPromptTokens, countTokens } from './tokens.js';
+import { countPromptTokens, countTokens, estimatePromptTokens, estimateTokens } from './tokens.js';
 
 /** A value computed on first use, then kept. */
 function once<T>(fn: () => T): () => T {
@@ -286,7 +286,9 @@ export class LlmService {
     const req = this.limit(raw, ctx);
     const route = this.registry.resolve(req.model);
     const estimate = once(() => countPromptTokens(req));
-    const hold = await this.budgets.reserve(ctx, () => this.chatReserve(req, route, estimate()));
+    // The reservation uses the tokenizer-free estimate: the first budgeted call of a process would otherwise load
+    // the tokenizer on the event loop.
+    const hold = await this.budgets.reserve(ctx, () => this.chatReserve(req, route, estimatePromptTokens(req)));
     return { req, route, estimate, hold };
   }
 
@@ -586,7 +588,7 @@ export class LlmService {
     const route = this.registry.resolve(req.model);
     const estimate = once(() => inputs.reduce((s, i) => s + countTokens(i), 0));
     const hold = await this.budgets.reserve(ctx, () => {
-      const tokens = estimate();
+      const tokens = inputs.reduce((s, i) => s + estimateTokens(i), 0);
       let cost = 0;
       for (const t of route.targets) cost = Math.max(cost, this.costFor(t, tokens, 0));
       return { tokens, cost };

@@ -13,3 +13,8 @@ let loaded: Tokenizer | undefined;
 export function tokenizer(): Tokenizer {
   return (loaded ??= require('gpt-tokenizer') as Tokenizer);
 }
+
+/** Whether this process has loaded the tokenizer's tables (for tests of what loads them). */
+export function tokenizerLoaded(): boolean {
+  return loaded !== undefined;
+}

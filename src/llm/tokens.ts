@@ -18,6 +18,24 @@ export function decodeTokens(tokens: number[]): string {
   return tokenizer().decode(tokens);
 }
 
+/**
+ * Tokens a text is held to cost while its call is in flight, without the tokenizer (whose tables take 1–2 s and
+ * ~65 MB to load on first use, a stall of every request in the process): its UTF-8 length over three. That is
+ * above the real count for English prose and code (~4 bytes a token) and about equal for CJK text (3 bytes a
+ * character, ~1 token each). A reservation is replaced by the call's recorded usage when it ends.
+ */
+export function estimateTokens(text: string): number {
+  return text ? Math.ceil(Buffer.byteLength(text) / 3) : 0;
+}
+
+/** Prompt tokens a chat request is held to cost while in flight (see estimateTokens), framing included. */
+export function estimatePromptTokens(req: Pick<ChatRequest, 'messages' | 'tools'>): number {
+  let n = 3;
+  for (const m of req.messages) n += 4 + estimateTokens(messageText(m));
+  if (req.tools?.length) n += estimateTokens(JSON.stringify(req.tools));
+  return n;
+}
+
 function messageText(m: ChatMessage): string {
   let text = '';
   if (typeof m.content === 'string') text = m.content;
