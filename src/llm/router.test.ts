@@ -118,10 +118,27 @@ describe('Router', () => {
     const used: string[] = [];
     for (let i = 0; i < 3; i++) used.push((await r.run(route, 10, async () => ok)).target.provider);
     expect(used).toEqual(['a', 'a', 'b']);
-    r.addTokens(t('b'), 95);
+    r.addTokens(t('b', { tpm: 100 }), 95);
     await expect(r.run(route, 10, async () => ok)).rejects.toMatchObject({ code: 'LLM_UNAVAILABLE' });
     now.t += 61_000;
     expect((await r.run(route, 10, async () => ok)).target.provider).toBe('a');
+  });
+
+  it('keeps no per-call window for a deployment without limits (nothing to count against)', async () => {
+    const { r } = router();
+    const free: Route = { name: 'free', strategy: 'fallback', targets: [t('a')] };
+    for (let i = 0; i < 50; i++) {
+      const res = await r.run(free, 10, async () => ok);
+      r.addTokens(res.target, 25);
+    }
+    expect(r.state(t('a'))).toMatchObject({ requests: [], tokens: [] });
+    const limited = t('b', { rpm: 1000, tpm: 100_000 });
+    for (let i = 0; i < 5; i++) {
+      const res = await r.run({ name: 'l', strategy: 'fallback', targets: [limited] }, 10, async () => ok);
+      r.addTokens(res.target, 25);
+    }
+    expect(r.state(limited).requests).toHaveLength(5);
+    expect(r.state(limited).tokens).toHaveLength(5);
   });
 
   it('counts the prompt only when a deployment has a tokens-per-minute limit, and then once', async () => {
@@ -131,8 +148,8 @@ describe('Router', () => {
     await r.run({ name: 'free', strategy: 'fallback', targets: [t('a'), t('b')] }, estimate, async () => ok);
     expect(counted).toBe(0);
     const limited: Route = { name: 'tpm', strategy: 'fallback', targets: [t('c', { tpm: 100 }), t('d', { tpm: 100 })] };
-    r.addTokens(t('c'), 95);
-    r.addTokens(t('d'), 50);
+    r.addTokens(t('c', { tpm: 100 }), 95);
+    r.addTokens(t('d', { tpm: 100 }), 50);
     expect((await r.run(limited, estimate, async () => ok)).target.provider).toBe('d');
     expect(counted).toBe(1);
   });

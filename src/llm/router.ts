@@ -33,7 +33,9 @@ interface DeploymentState {
   cooldownUntil: number;
   /** Exponentially weighted mean latency in ms; undefined until the first success. */
   latency: number | undefined;
+  /** Start times of the last minute's calls; kept only for a deployment with a requests-per-minute limit. */
   requests: number[];
+  /** Tokens used in the last minute; kept only for a deployment with a tokens-per-minute limit. */
   tokens: { at: number; n: number }[];
 }
 
@@ -139,7 +141,9 @@ export class Router {
 
   /** Counts tokens a call actually used against its deployment's tokens per minute. */
   addTokens(t: Deployment, n: number): void {
-    if (n > 0) this.state(t).tokens.push({ at: this.now(), n });
+    // Without a limit there is nothing to count against: a minute of entries at 500 calls/s is 30,000 objects
+    // kept alive for a minute each, promoted into the old generation for the garbage collector to walk.
+    if (n > 0 && t.tpm !== undefined) this.state(t).tokens.push({ at: this.now(), n });
   }
 
   private backoff(attempt: number): number {
@@ -205,7 +209,7 @@ export class Router {
         lastTarget = t;
         opts.onAttempt?.(t);
         s.inFlight++;
-        s.requests.push(this.now());
+        if (t.rpm !== undefined) s.requests.push(this.now());
         const started = this.now();
         let released = false;
         const release = () => {
