@@ -150,15 +150,9 @@ export class AuthService {
    * checked in the last `auth_cache_ttl` answers from the cache (see CredentialCache for invalidation).
    */
   async authenticate(bearer: string): Promise<Principal> {
-    const now = Date.now();
-    const cached = this.credentials.get(bearer, now);
-    if (cached) return cached;
-    const epoch = this.credentials.epoch;
-    const { principal, expiresAt } = looksLikeApiKey(bearer)
-      ? await this.authenticateApiKey(bearer)
-      : await this.authenticateJwt(bearer);
-    this.credentials.set(bearer, principal, epoch, expiresAt, now);
-    return principal;
+    return this.credentials.resolve(bearer, () =>
+      looksLikeApiKey(bearer) ? this.authenticateApiKey(bearer) : this.authenticateJwt(bearer),
+    );
   }
 
   private async authenticateJwt(token: string): Promise<{ principal: Principal; expiresAt: number }> {

@@ -44,4 +44,71 @@ describe('CredentialCache', () => {
     expect(['a', 'b', 'c', 'd'].filter((k) => small.get(k)).length).toBeLessThanOrEqual(3);
     expect(small.get('d')).toBe(principal);
   });
+
+  describe('resolve', () => {
+    const deferred = () => {
+      let resolve!: (v: { principal: Principal; expiresAt: number }) => void;
+      let reject!: (e: Error) => void;
+      const promise = new Promise<{ principal: Principal; expiresAt: number }>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      return { promise, resolve, reject };
+    };
+
+    it('runs one check for all the requests with the same credential while it runs, then answers from the cache', async () => {
+      const c = new CredentialCache(2_000);
+      let checks = 0;
+      const d = deferred();
+      const check = () => (checks++, d.promise);
+      const waiting = Array.from({ length: 100 }, () => c.resolve('t', check));
+      expect(checks).toBe(1);
+      expect(c.resolve('other', () => (checks++, d.promise))).toBeInstanceOf(Promise);
+      expect(checks).toBe(2);
+      d.resolve({ principal, expiresAt: Infinity });
+      expect(new Set(await Promise.all(waiting))).toEqual(new Set([principal]));
+      expect(c.resolve('t', check)).toBe(principal);
+      expect(checks).toBe(2);
+    });
+
+    it('gives a failure to every request that shared the check, and checks again on the next', async () => {
+      const c = new CredentialCache(2_000);
+      let checks = 0;
+      const d = deferred();
+      const a = c.resolve('bad', () => (checks++, d.promise));
+      const b = c.resolve('bad', () => (checks++, d.promise));
+      d.reject(new Error('TOKEN_INVALID'));
+      await expect(a).rejects.toThrow('TOKEN_INVALID');
+      await expect(b).rejects.toThrow('TOKEN_INVALID');
+      const again = deferred();
+      const next = c.resolve('bad', () => (checks++, again.promise));
+      expect(checks).toBe(2);
+      again.resolve({ principal, expiresAt: Infinity });
+      expect(await next).toBe(principal);
+    });
+
+    it('does not share a check that began before an invalidation with requests after it, nor cache its result', async () => {
+      const c = new CredentialCache(2_000);
+      const before = deferred();
+      const early = c.resolve('t', () => before.promise);
+      c.invalidate(); // e.g. the session was revoked meanwhile
+      const after = deferred();
+      let checks = 0;
+      const late = c.resolve('t', () => (checks++, after.promise));
+      expect(checks).toBe(1);
+      before.resolve({ principal, expiresAt: Infinity });
+      expect(await early).toBe(principal); // began before the revocation, as before
+      after.reject(new Error('SESSION_REVOKED'));
+      await expect(late).rejects.toThrow('SESSION_REVOKED');
+      expect(c.get('t')).toBeUndefined();
+    });
+
+    it('checks every request on its own with a TTL of 0', async () => {
+      const c = new CredentialCache(0);
+      let checks = 0;
+      const check = async () => (checks++, { principal, expiresAt: Infinity });
+      await Promise.all([c.resolve('t', check), c.resolve('t', check), c.resolve('t', check)]);
+      expect(checks).toBe(3);
+    });
+  });
 });

@@ -16,6 +16,8 @@ interface Entry {
  */
 export class CredentialCache {
   private readonly entries = new Map<string, Entry>();
+  /** Checks under way, shared by every request with the same credential until they end. */
+  private readonly checking = new Map<string, { generation: number; principal: Promise<Principal> }>();
   private generation = 0;
 
   constructor(
@@ -36,6 +38,44 @@ export class CredentialCache {
     return undefined;
   }
 
+  /**
+   * The principal of a credential: from the cache, else from `check`, run once for all the requests that bring the
+   * same credential while it runs. Without that, the requests of a busy client that arrive as its entry expires
+   * would each verify the token and read the database (100 connections: 100 checks every `auth_cache_ttl`, a
+   * burst that was the p99 of an authenticated request). A check started before an invalidation is not shared with
+   * requests that come after it: they start their own. With a TTL of 0 nothing is shared.
+   */
+  resolve(
+    token: string,
+    check: () => Promise<{ principal: Principal; expiresAt: number }>,
+    now = Date.now(),
+  ): Principal | Promise<Principal> {
+    const hit = this.get(token, now);
+    if (hit) return hit;
+    const running = this.checking.get(token);
+    if (running && running.generation === this.generation) return running.principal;
+    const epoch = this.generation;
+    // A TTL of 0 means every request is checked on its own.
+    if (this.ttlMs <= 0) return check().then((r) => r.principal);
+    const principal = check().then(
+      (r) => {
+        this.done(token, principal);
+        this.set(token, r.principal, epoch, r.expiresAt, now);
+        return r.principal;
+      },
+      (err: unknown) => {
+        this.done(token, principal);
+        throw err;
+      },
+    );
+    this.checking.set(token, { generation: epoch, principal });
+    return principal;
+  }
+
+  private done(token: string, principal: Promise<Principal>): void {
+    if (this.checking.get(token)?.principal === principal) this.checking.delete(token);
+  }
+
   /** Keeps `principal` until the TTL ends or `expiresAt` (the credential's own end), whichever is first. */
   set(token: string, principal: Principal, epoch: number, expiresAt = Infinity, now = Date.now()): void {
     if (this.ttlMs <= 0 || epoch !== this.generation) return;
@@ -47,6 +87,7 @@ export class CredentialCache {
   invalidate(): void {
     this.generation++;
     this.entries.clear();
+    this.checking.clear();
   }
 
   private evictExpired(now: number): void {
