@@ -160,7 +160,9 @@ export class Executor {
     private readonly opts: ExecutorOptions,
   ) {}
 
+  /** Starts claiming runs; again after stop() too (a paused worker resumes). */
   start(): void {
+    this.stopping = false;
     this.unsubscribe = this.deps.bus.subscribe('engine', (e) => {
       const runId = typeof e.run_id === 'string' ? e.run_id : undefined;
       if (e.type === 'cancel' && runId) this.active.get(runId)?.stop('cancel');

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../../src/engine/engine.module.js';
 import { testDialects } from '../helpers/databases.js';
-import { pushWorkflow, startRun, startSecondEngine } from '../helpers/runs.js';
+import { pushWorkflow, startRun, startSecondEngine, waitForRun } from '../helpers/runs.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
 
 const redisUrl = process.env.CLARION_TEST_REDIS_URL;
@@ -50,4 +50,27 @@ describe.skipIf(!redisUrl).each(testDialects())('API node and worker over Redis 
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
     expect(new Set(seqs).size).toBe(seqs.length);
   }, 30_000);
+});
+
+describe.each(testDialects())('an executor started again after a stop on %s', (dialect) => {
+  it('claims the runs queued while it was stopped', async () => {
+    const s = await startTestServer({ dialect, config: { engine_enabled: false } });
+    const worker = startSecondEngine(s);
+    try {
+      await worker.executor.stop();
+      const wf = await pushWorkflow(
+        s,
+        s.admin.token,
+        'name: again\nsteps:\n  - { id: wait, uses: delay, with: { duration: 10ms } }\n',
+      );
+      const run = await startRun(s, s.admin.token, wf);
+      await new Promise((r) => setTimeout(r, 300));
+      expect((await s.request('GET', `/api/v1/runs/${run}`, { token: s.admin.token })).body.status).toBe('queued');
+      worker.executor.start();
+      expect((await waitForRun(s, s.admin.token, run)).status).toBe('completed');
+    } finally {
+      await worker.executor.stop();
+      await s.close();
+    }
+  });
 });
