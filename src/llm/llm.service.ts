@@ -399,21 +399,11 @@ export class LlmService {
           completion_tokens: completion,
           total_tokens: prompt + completion,
         };
-        this.router.addTokens(target, prompt + completion);
         if (info) {
           info.provider = target.provider;
           info.model = target.model;
         }
-        recorded = this.record(
-          this.usageRow(ctx, 'chat', {
-            model: target.model,
-            provider: target.provider,
-            prompt_tokens: prompt,
-            completion_tokens: completion,
-            cost: this.costFor(target, prompt, completion),
-            latency_ms: performance.now() - started,
-          }),
-        );
+        recorded = this.recordServed(ctx, 'chat', target, prompt, completion, started);
         if (key) this.cache.set(key, answer);
         return answer;
       } catch (err) {
@@ -448,6 +438,30 @@ export class LlmService {
   private mapError(err: unknown, t: Target | undefined): unknown {
     if (err instanceof ProviderError && t) return toAppError(err, t);
     return err;
+  }
+
+  /** A call a deployment answered (a stream also when it broke): its tokens against the deployment, and its usage row. */
+  private recordServed(
+    ctx: LlmCallContext,
+    kind: 'chat' | 'embeddings',
+    target: Target,
+    prompt: number,
+    completion: number,
+    started: number,
+    fields: Partial<LlmUsageTable> = {},
+  ): Promise<void> {
+    this.router.addTokens(target, prompt + completion);
+    return this.record(
+      this.usageRow(ctx, kind, {
+        model: target.model,
+        provider: target.provider,
+        prompt_tokens: prompt,
+        completion_tokens: completion,
+        cost: this.costFor(target, prompt, completion),
+        latency_ms: performance.now() - started,
+        ...fields,
+      }),
+    );
   }
 
   private recordFailure(
@@ -552,21 +566,12 @@ export class LlmService {
         const completion =
           asm.usage?.completion_tokens ??
           countTokens(asm.content + asm.toolCalls.map((t) => t.function.name + t.function.arguments).join(''));
-        this.router.addTokens(target, prompt + completion);
-        recorded = this.record(
-          this.usageRow(ctx, 'chat', {
-            model: target.model,
-            provider: target.provider,
-            prompt_tokens: prompt,
-            completion_tokens: completion,
-            cost: this.costFor(target, prompt, completion),
-            latency_ms: performance.now() - started,
-            ttft_ms: ttft,
-            stream: 1,
-            outcome,
-            error_code: outcome === 'error' && failure instanceof AppError ? failure.code : null,
-          }),
-        );
+        recorded = this.recordServed(ctx, 'chat', target, prompt, completion, started, {
+          ttft_ms: ttft,
+          stream: 1,
+          outcome,
+          error_code: outcome === 'error' && failure instanceof AppError ? failure.code : null,
+        });
         if (outcome === 'ok' && key) {
           const whole = asm.completion();
           whole.usage = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
@@ -604,16 +609,7 @@ export class LlmService {
       );
       target = res.target;
       const prompt = res.value.prompt_tokens ?? estimate();
-      this.router.addTokens(target, prompt);
-      recorded = this.record(
-        this.usageRow(ctx, 'embeddings', {
-          model: target.model,
-          provider: target.provider,
-          prompt_tokens: prompt,
-          cost: this.costFor(target, prompt, 0),
-          latency_ms: performance.now() - started,
-        }),
-      );
+      recorded = this.recordServed(ctx, 'embeddings', target, prompt, 0, started);
       return { data: res.value.data, model: target.model, usage: { prompt_tokens: prompt } };
     } catch (err) {
       const e = this.mapError(err, target ?? route.targets[0]);
