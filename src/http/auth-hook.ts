@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthService } from '../auth/auth.service.js';
 import type { Principal } from '../auth/principal.js';
 import { AppError } from '../errors/index.js';
@@ -83,15 +83,6 @@ export function registerAuthHook(
   app.addHook('onRequest', (request, reply, done) => {
     const access = request.routeConfig.access;
     if (access === undefined) return done(); // 404 handler
-    const checkAccess = (): void => {
-      try {
-        if (access !== 'public') requireAccess(request, access);
-        limits.apply(request, reply, request.routeConfig.url);
-      } catch (err) {
-        return done(err as Error);
-      }
-      done();
-    };
     let token: string | undefined;
     try {
       token = bearerOf(request);
@@ -109,7 +100,7 @@ export function registerAuthHook(
           auth.authenticate(token).then(
             (principal) => {
               request.principal = principal;
-              checkAccess();
+              admit(request, reply, access, limits, done);
             },
             (err: unknown) => {
               if (err instanceof AppError && err.status === 401) attempts.hit(key);
@@ -123,8 +114,25 @@ export function registerAuthHook(
     } catch (err) {
       return done(err as Error);
     }
-    checkAccess();
+    admit(request, reply, access, limits, done);
   });
+}
+
+/** With the principal known (or none): the route's access level, then the rate limit. */
+function admit(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  access: Access,
+  limits: RequestLimits,
+  done: (err?: Error) => void,
+): void {
+  try {
+    if (access !== 'public') requireAccess(request, access);
+    limits.apply(request, reply);
+  } catch (err) {
+    return done(err as Error);
+  }
+  done();
 }
 
 /**

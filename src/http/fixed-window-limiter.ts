@@ -15,7 +15,7 @@ export class FixedWindowLimiter {
   retryAfter(key: string, now = Date.now()): number {
     const w = this.windows.get(key);
     if (!w || now - w.start >= this.windowMs || w.count < this.max) return 0;
-    return Math.max(1, Math.ceil((w.start + this.windowMs - now) / 1000));
+    return this.secondsLeft(w, now);
   }
 
   hit(key: string, now = Date.now()): void {
@@ -42,9 +42,9 @@ export class FixedWindowLimiter {
     return this.max;
   }
 
-  /** Milliseconds from `start` to the end of a window that began then. */
-  get windowLength(): number {
-    return this.windowMs;
+  /** Whole seconds (at least 1) until a window taken at `now` ends. */
+  secondsLeft(window: Readonly<{ start: number }>, now = Date.now()): number {
+    return Math.max(1, Math.ceil((window.start + this.windowMs - now) / 1000));
   }
 
   /** Takes back one `hit` of the current window (an attempt that turned out fine). */

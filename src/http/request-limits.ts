@@ -24,14 +24,15 @@ export class RequestLimits {
   }
 
   /** Counts the request; sets the limit headers; throws RATE_LIMITED when its user or address is over. */
-  apply(request: FastifyRequest, reply: FastifyReply, url: string | undefined): void {
+  apply(request: FastifyRequest, reply: FastifyReply): void {
+    const url = request.routeConfig.url;
     if (url !== undefined && UNLIMITED.has(url)) return;
     const now = Date.now();
     const principal = request.principal;
     const limiter = principal ? this.users : this.addresses;
     const window = limiter.take(principal ? principal.userId : request.ip, now);
     const max = limiter.limit;
-    const reset = Math.max(1, Math.ceil((window.start + limiter.windowLength - now) / 1000));
+    const reset = limiter.secondsLeft(window, now);
     reply.header('x-ratelimit-limit', max);
     reply.header('x-ratelimit-remaining', Math.max(0, max - window.count));
     reply.header('x-ratelimit-reset', reset);
