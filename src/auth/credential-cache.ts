@@ -1,3 +1,4 @@
+import { SingleFlight } from '../single-flight.js';
 import type { Principal } from './principal.js';
 
 interface Entry {
@@ -16,8 +17,8 @@ interface Entry {
  */
 export class CredentialCache {
   private readonly entries = new Map<string, Entry>();
-  /** Checks under way, shared by every request with the same credential until they end. */
-  private readonly checking = new Map<string, { generation: number; principal: Promise<Principal> }>();
+  /** Checks under way, shared by every request with the same credential until they end (forgotten by invalidate). */
+  private readonly checking = new SingleFlight<string, Principal>();
   private generation = 0;
 
   constructor(
@@ -52,28 +53,15 @@ export class CredentialCache {
   ): Principal | Promise<Principal> {
     const hit = this.get(token, now);
     if (hit) return hit;
-    const running = this.checking.get(token);
-    if (running && running.generation === this.generation) return running.principal;
     const epoch = this.generation;
     // A TTL of 0 means every request is checked on its own.
     if (this.ttlMs <= 0) return check().then((r) => r.principal);
-    const principal = check().then(
-      (r) => {
-        this.done(token, principal);
+    return this.checking.run(token, () =>
+      check().then((r) => {
         this.set(token, r.principal, epoch, r.expiresAt, now);
         return r.principal;
-      },
-      (err: unknown) => {
-        this.done(token, principal);
-        throw err;
-      },
+      }),
     );
-    this.checking.set(token, { generation: epoch, principal });
-    return principal;
-  }
-
-  private done(token: string, principal: Promise<Principal>): void {
-    if (this.checking.get(token)?.principal === principal) this.checking.delete(token);
   }
 
   /** Keeps `principal` until the TTL ends or `expiresAt` (the credential's own end), whichever is first. */
@@ -87,7 +75,7 @@ export class CredentialCache {
   invalidate(): void {
     this.generation++;
     this.entries.clear();
-    this.checking.clear();
+    this.checking.forget();
   }
 
   private evictExpired(now: number): void {

@@ -3,6 +3,7 @@ import type { Principal } from '../auth/principal.js';
 import type { Db } from '../db/database.js';
 import { nowIso } from '../db/time.js';
 import { AppError } from '../errors/index.js';
+import { SingleFlight } from '../single-flight.js';
 import type { LlmRepository } from './llm.repository.js';
 import type { BudgetsTable } from './llm.tables.js';
 import type { Budget, BudgetPeriod, BudgetScope, LlmCallContext, PutBudgetBody } from './llm.js';
@@ -90,7 +91,7 @@ export class BudgetService {
 
   /** Spend per subject (`user:<id>`, `api_key:<id>`) and period (day, month), read at most SPEND_REFRESH_MS ago. */
   private readonly spend = new Map<string, Map<string, SpendEntry>>();
-  private readonly reading = new Map<string, Promise<SpendEntry>>();
+  private readonly reading = new SingleFlight<string, SpendEntry>();
   /** Usage rows written lately, with their write's sequence number. */
   private recent: { seq: number; at: number; row: SpentRow }[] = [];
 
@@ -133,13 +134,7 @@ export class BudgetService {
     const periodStart = periodBounds(b.period as BudgetPeriod).start.toISOString();
     const e = this.spend.get(subject)?.get(b.period);
     if (e && e.periodStart === periodStart && Date.now() - e.readAt < this.spendRefreshMs) return e;
-    const key = `${subject}|${periodStart}`;
-    let p = this.reading.get(key);
-    if (!p) {
-      p = this.readSpend(b, subject, periodStart).finally(() => this.reading.delete(key));
-      this.reading.set(key, p);
-    }
-    return p;
+    return this.reading.run(`${subject}|${periodStart}`, () => this.readSpend(b, subject, periodStart));
   }
 
   private async readSpend(b: BudgetsTable, subject: string, periodStart: string): Promise<SpendEntry> {

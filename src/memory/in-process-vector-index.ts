@@ -1,4 +1,5 @@
 import type { DbOrTrx } from '../db/database.js';
+import { SingleFlight } from '../single-flight.js';
 import { isEmptyFilter } from './memory-filter.js';
 import { TopK } from './top-k.js';
 import type { VectorChange, VectorHit, VectorIndex, VectorQuery, VectorSource } from './vector-index.js';
@@ -22,7 +23,7 @@ interface Slab {
 export class InProcessVectorIndex implements VectorIndex {
   readonly name = 'memory';
   private readonly slabs = new Map<string, Slab>();
-  private readonly loading = new Map<string, Promise<Slab>>();
+  private readonly loading = new SingleFlight<string, Slab>();
 
   constructor(private readonly source: VectorSource) {}
 
@@ -77,12 +78,7 @@ export class InProcessVectorIndex implements VectorIndex {
     const key = `${q.ownerId}\u0000${q.collectionId}`;
     const cached = this.slabs.get(key);
     if (cached && cached.version === q.version) return cached;
-    let pending = this.loading.get(key);
-    if (!pending) {
-      pending = this.load(db, key, q.ownerId, q.collectionId).finally(() => this.loading.delete(key));
-      this.loading.set(key, pending);
-    }
-    return pending;
+    return this.loading.run(key, () => this.load(db, key, q.ownerId, q.collectionId));
   }
 
   private async load(db: DbOrTrx, key: string, ownerId: string, collectionId: string): Promise<Slab> {
