@@ -53,10 +53,10 @@ export function createLogger(
     const pretty = createRequire(import.meta.url)('pino-pretty') as (opts: object) => pino.DestinationStream;
     return pino(options, pretty({ sync: true }));
   }
-  // Asynchronous, batched writes: lines are written when 4 KB have gathered or 250 ms have passed, so a busy
-  // server makes one write per ~20 access lines instead of one each (a write per line was ~9% of the CPU of an
-  // authenticated request). What is left is written synchronously when the process exits.
-  return pino(options, new BufferedLines(pino.destination({ dest: 1, sync: false, contentMode: 'buffer' })));
+  // Batched writes: lines are written when 4 KB have gathered or 250 ms have passed, so a busy server makes one
+  // write per ~20 access lines instead of one each (a write per line was ~9% of the CPU of an authenticated
+  // request). What is left is written when the process exits.
+  return pino(options, new BufferedLines(1));
 }
 
 /** How many characters of lines are gathered before they are handed to the file as one buffer. */
@@ -65,18 +65,25 @@ const BATCH_CHARS = 4096;
 const BATCH_MS = 250;
 
 /**
- * Gathers pino's lines and hands them to a sonic-boom in buffer mode, ~4 KB at a time (or after 250 ms). In its
- * default (string) mode sonic-boom measures the byte length of the whole pending chunk (up to 16 KB) on every line
- * it appends: a tenth of the CPU of a bare request once lines queue behind a write. Making a Buffer of each line
- * instead was still ~3% of an authenticated request; gathering the text first makes one Buffer per batch.
- * What is gathered is written synchronously when the process exits, and by flushSync().
+ * Gathers pino's lines and writes them to a file descriptor ~4 KB at a time (or after 250 ms), one Buffer per
+ * batch. In its default (string) mode sonic-boom measures the byte length of the whole pending chunk (up to
+ * 16 KB) on every line it appends: a tenth of the CPU of a bare request once lines queue behind a write. Making
+ * a Buffer of each line instead was still ~3% of an authenticated request.
+ *
+ * The batches are written synchronously (sonic-boom's sync mode, which also waits out EAGAIN on a full pipe, as
+ * pino's default destination does). Asynchronous writes cannot be finished at exit: a batch still in the
+ * thread pool when flushSync() ran was written after the later lines, or not at all when the process ended
+ * (seen in CI: the first 383 of 3,000 lines missing after a flushSync). One write per batch costs less than the
+ * thread-pool round trip of an asynchronous one.
  */
 export class BufferedLines implements pino.DestinationStream {
   private pending = '';
   private timer: NodeJS.Timeout | undefined;
+  private readonly sonic: ReturnType<typeof pino.destination>;
   private readonly onExit = (): void => this.flushSync();
 
-  constructor(private readonly sonic: ReturnType<typeof pino.destination>) {
+  constructor(fd: number) {
+    this.sonic = pino.destination({ dest: fd, sync: true, contentMode: 'buffer' });
     process.once('exit', this.onExit);
   }
 
