@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { describeConfig, loadConfig, settings } from './config.js';
 import { errorOf } from './config-error.testing.js';
 
@@ -126,6 +126,43 @@ describe('loadConfig', () => {
     expect(errorOf(() => loadConfig({ env: {}, cwd: dir, file: path.join(dir, 'nope.yaml') })).message).toContain(
       'cannot read',
     );
+  });
+
+  it('places a YAML syntax error by line and column and never quotes the file', () => {
+    // The broken line holds a secret: the yaml package's own message would quote it in a code frame.
+    const secret = 'sk-live-0123456789abcdef0123456789abcdef';
+    const unclosed = yamlFile('secret-quote.yaml', `port: 8080\njwt_secret: "${secret}\nlog_level: info\n`);
+    const quote = errorOf(() => loadConfig({ env: {}, cwd: dir, file: unclosed }));
+    expect(quote.key).toBe(unclosed);
+    expect(quote.message).toMatch(/invalid YAML at line \d+, column \d+ \(MISSING_CHAR\): missing character/);
+    expect(quote.message).not.toContain(secret);
+    expect(quote.message).not.toContain('sk-live');
+    expect(quote.message).not.toContain('jwt_secret');
+    // A bad escape and a bad nesting: the package's messages would quote the escape or the token.
+    const cases: [string, string, string, string][] = [
+      ['escape.yaml', `secret_key: "${secret}\\q"\n`, 'line 1, column 54', 'BAD_DQ_ESCAPE'],
+      ['nested.yaml', `port: 8080\njwt_secret: ${secret}: x\n`, 'line 2, column 13', 'BLOCK_AS_IMPLICIT_KEY'],
+      ['twice.yaml', `jwt_secret: ${secret}\njwt_secret: ${secret}\n`, 'line 2, column 1', 'DUPLICATE_KEY'],
+    ];
+    for (const [name, text, where, code] of cases) {
+      const err = errorOf(() => loadConfig({ env: {}, cwd: dir, file: yamlFile(name, text) }));
+      expect(err.message).toContain(`invalid YAML at ${where} (${code}): `);
+      expect(err.message).not.toContain(secret);
+    }
+    // An alias without its anchor fails after parsing, where the package's message names the alias.
+    const alias = errorOf(() => loadConfig({ env: {}, cwd: dir, file: yamlFile('alias.yaml', `port: *${secret}\n`) }));
+    expect(alias.message).toContain('invalid YAML');
+    expect(alias.message).not.toContain(secret);
+    // A warning (here an unknown tag) is still reported, by position only.
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      loadConfig({ env: {}, cwd: dir, file: yamlFile('tag.yaml', `jwt_secret: !vault ${secret}\n`) });
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(String(warn.mock.calls[0]?.[0])).toContain('line 1, column 13 (TAG_RESOLVE_FAILED): unknown tag');
+      expect(JSON.stringify(warn.mock.calls)).not.toContain(secret);
+    } finally {
+      warn.mockRestore();
+    }
   });
 
   it('returns a frozen config', () => {

@@ -4,6 +4,7 @@ import YAML from 'yaml';
 import { ConfigError } from './config-error.js';
 import { llmAliases, llmPrices, llmProviders } from './llm-settings.js';
 import { bool, duration, enumOf, int, list, optionalString, size, string, type Setting } from './setting.js';
+import { describeYamlProblem } from './yaml-problem.js';
 
 /**
  * Every setting Clarion reads, in one table. The YAML key is the table key; the environment
@@ -196,11 +197,23 @@ function readYaml(file: string): Record<string, unknown> {
   } catch (err) {
     throw new ConfigError(file, `cannot read config file: ${(err as Error).message}`);
   }
+  // parseDocument rather than parse: parse throws and prints (process warnings) the yaml package's own
+  // messages, which quote the broken line, and a line of this file may hold a secret.
+  const parsed = YAML.parseDocument(text);
+  const problem = parsed.errors[0];
+  if (problem) throw new ConfigError(file, `invalid YAML ${describeYamlProblem(problem)}`);
+  for (const warning of parsed.warnings) {
+    process.emitWarning(`${file}: YAML ${describeYamlProblem(warning)}`, { code: 'CLARION_CONFIG_YAML' });
+  }
   let doc: unknown;
   try {
-    doc = YAML.parse(text);
+    doc = parsed.toJS();
   } catch (err) {
-    throw new ConfigError(file, `invalid YAML: ${(err as Error).message}`);
+    // Only alias resolution throws here; its message names the alias, which is source text too.
+    throw new ConfigError(
+      file,
+      `invalid YAML: ${err instanceof ReferenceError ? 'an alias is unresolved or expands too much' : 'cannot be read as data'}`,
+    );
   }
   if (doc === null || doc === undefined) return {};
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(file, 'must be a YAML mapping of settings');
