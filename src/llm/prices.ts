@@ -6,10 +6,16 @@ export interface PriceEntry {
 }
 
 /**
+ * A price table by model name. A Map, not a plain object: a model may be named `constructor`,
+ * `toString` or `__proto__`, which a plain object answers from Object.prototype (a NaN cost).
+ */
+export type PriceTable = ReadonlyMap<string, PriceEntry>;
+
+/**
  * Built-in list prices (USD per 1M tokens) and context windows. Overridden per model through
  * `PUT /api/v1/model-prices/:model`. Local models (Ollama) cost nothing.
  */
-export const builtinPrices: Record<string, PriceEntry> = {
+const builtinList: Record<string, PriceEntry> = {
   'gpt-4o': { input_per_mtok: 2.5, output_per_mtok: 10, context_window: 128_000 },
   'gpt-4o-mini': { input_per_mtok: 0.15, output_per_mtok: 0.6, context_window: 128_000 },
   'gpt-4.1': { input_per_mtok: 2, output_per_mtok: 8, context_window: 1_047_576 },
@@ -33,19 +39,20 @@ export const builtinPrices: Record<string, PriceEntry> = {
   'claude-haiku-4-5': { input_per_mtok: 1, output_per_mtok: 5, context_window: 200_000 },
   'claude-3-haiku': { input_per_mtok: 0.25, output_per_mtok: 1.25, context_window: 200_000 },
 };
+export const builtinPrices: PriceTable = new Map(Object.entries(builtinList));
 
 /**
  * Finds the entry for a model name: exact, else the longest built-in name it starts with
  * (`claude-3-5-haiku-20241022` → `claude-3-5-haiku`, `gpt-4o-mini-2024-07-18` → `gpt-4o-mini`).
  */
-export function lookupPrice(model: string, table: Record<string, PriceEntry>): PriceEntry | undefined {
-  const exact = table[model];
+export function lookupPrice(model: string, table: PriceTable): PriceEntry | undefined {
+  const exact = table.get(model);
   if (exact) return exact;
   let best: string | undefined;
-  for (const name of Object.keys(table)) {
+  for (const name of table.keys()) {
     if (model.startsWith(`${name}-`) && (!best || name.length > best.length)) best = name;
   }
-  return best ? table[best] : undefined;
+  return best === undefined ? undefined : table.get(best);
 }
 
 /** USD cost of a call, rounded to a millionth of a dollar. */

@@ -65,8 +65,8 @@ export class ProviderRegistry {
   /** Bumped on every change of providers, aliases or prices: part of the response cache key (llm.service). */
   private gen = 0;
   private readonly configAliases = new Map<string, AliasEntry>();
-  private prices: Record<string, PriceEntry> = { ...builtinPrices };
-  private configPrices: Record<string, PriceEntry> = {};
+  private prices = new Map<string, PriceEntry>(builtinPrices);
+  private configPrices = new Map<string, PriceEntry>();
   /** Models whose price is not the built-in one, and where it comes from. */
   private priceSources = new Map<string, 'config' | 'override'>();
   /** Configured providers a stored one hides, already warned about. */
@@ -131,14 +131,14 @@ export class ProviderRegistry {
     for (const a of await this.repo.listAliases(this.db)) aliases.set(a.alias, this.aliasOf(a));
     this.aliases = aliases;
 
-    const prices: Record<string, PriceEntry> = { ...builtinPrices, ...this.configPrices };
-    const sources = new Map<string, 'config' | 'override'>(Object.keys(this.configPrices).map((m) => [m, 'config']));
+    const prices = new Map<string, PriceEntry>([...builtinPrices, ...this.configPrices]);
+    const sources = new Map<string, 'config' | 'override'>([...this.configPrices.keys()].map((m) => [m, 'config']));
     for (const p of await this.repo.listPrices(this.db)) {
-      prices[p.model] = {
+      prices.set(p.model, {
         input_per_mtok: p.input_per_mtok,
         output_per_mtok: p.output_per_mtok,
         context_window: p.context_window,
-      };
+      });
       sources.set(p.model, 'override');
     }
     this.prices = prices;
@@ -181,14 +181,13 @@ export class ProviderRegistry {
         updated_at: at,
       });
     }
-    this.configPrices = Object.fromEntries(
+    this.configPrices = new Map(
       Object.entries(config.llm_prices).map(([model, p]) => [
         model,
         {
           input_per_mtok: p.input_per_mtok,
           output_per_mtok: p.output_per_mtok,
-          context_window:
-            p.context_window ?? (Object.hasOwn(builtinPrices, model) ? builtinPrices[model]!.context_window : null),
+          context_window: p.context_window ?? builtinPrices.get(model)?.context_window ?? null,
         },
       ]),
     );
@@ -478,7 +477,7 @@ export class ProviderRegistry {
   // ---- prices API
 
   listPrices(): ModelPrice[] {
-    return Object.entries(this.prices)
+    return [...this.prices]
       .map(([model, e]) => ({
         model,
         ...e,
@@ -494,8 +493,9 @@ export class ProviderRegistry {
       output_per_mtok: body.output_per_mtok,
       context_window:
         body.context_window ??
-        (Object.hasOwn(this.configPrices, model) ? this.configPrices[model]!.context_window : undefined) ??
-        (Object.hasOwn(builtinPrices, model) ? builtinPrices[model]!.context_window : null),
+        this.configPrices.get(model)?.context_window ??
+        builtinPrices.get(model)?.context_window ??
+        null,
       updated_by: p.userId,
       updated_at: nowIso(),
     });
@@ -506,7 +506,7 @@ export class ProviderRegistry {
   /** Deletes a stored override (a configured price then applies again); configured prices are read-only. */
   async deletePrice(model: string): Promise<void> {
     if (!(await this.repo.deletePrice(this.db, model))) {
-      if (Object.hasOwn(this.configPrices, model)) throw new AppError('PRICE_READ_ONLY', undefined, { model });
+      if (this.configPrices.has(model)) throw new AppError('PRICE_READ_ONLY', undefined, { model });
       throw new AppError('PRICE_NOT_FOUND', undefined, { model });
     }
     await this.load();
