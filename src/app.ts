@@ -70,6 +70,11 @@ export interface AppOptions {
   configureServer?: (server: HttpServer) => void;
   /** Run the workflow executor in this process (default: the `engine_enabled` setting; CLI commands pass false). */
   startEngine?: boolean;
+  /**
+   * Gives up the start (SIGTERM during start-up): checked between the steps, so a migration or a write in
+   * progress finishes; what was opened is closed and the promise rejects with the signal's reason.
+   */
+  signal?: AbortSignal;
 }
 
 export interface Services {
@@ -107,6 +112,7 @@ export interface App {
 /** The composition root: builds every part from the config and wires them together. */
 export async function createApp(config: Config, opts: AppOptions = {}): Promise<App> {
   const logger = opts.logger ?? createLogger(config);
+  opts.signal?.throwIfAborted();
   const startedAt = Date.now();
   const database = createDatabase({
     url: config.database_url,
@@ -114,11 +120,15 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     ...(opts.dbSchema ? { schema: opts.dbSchema } : {}),
   });
   const stopSteps: (() => Promise<void>)[] = [];
+  const { signal } = opts;
+  let builtServer: HttpServer | undefined;
+  let adminCreated: Promise<void> | undefined;
   try {
     if (opts.migrate !== false) {
-      const applied = await migrate(database);
+      const applied = await migrate(database, undefined, signal);
       if (applied.length > 0) logger.info({ applied }, 'migrations applied');
     }
+    signal?.throwIfAborted();
     const { db } = database;
 
     const userRepo = new UserRepository();
@@ -169,8 +179,9 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     // The LLM layer's embeddings are looked up on each call, so memory works whether or not it is wired.
     const memory = createMemoryService(config, database, () => (services as { llm?: EmbeddingsApi }).llm);
     const llm = new LlmService({ db, config, secrets, logger, env: process.env });
-    await llm.start();
     stopSteps.push(() => llm.stop());
+    await llm.start();
+    signal?.throwIfAborted();
     const engine = createEngine({
       config,
       database,
@@ -202,12 +213,14 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     // The first admin's password hash (scrypt, ~50 ms on a worker thread) is computed while the HTTP server is
     // built, and awaited before it is ready. The no-op catch only keeps an early failure from counting as
     // unhandled while the server is being built; the await below still throws it.
-    const adminCreated = ensureAdmin(config, users, logger, opts.announce ?? ((m) => process.stdout.write(`${m}\n`)));
+    signal?.throwIfAborted();
+    adminCreated = ensureAdmin(config, users, logger, opts.announce ?? ((m) => process.stdout.write(`${m}\n`)));
     adminCreated.catch(() => {});
 
     const metrics = new Metrics();
     const authAttempts = new FixedWindowLimiter(config.auth_attempts_per_minute, 60_000);
     const server = await buildHttpServer({ config, logger, auth, authAttempts, metrics, version });
+    builtServer = server;
     opts.configureServer?.(server);
     const readiness = new Map<string, () => Promise<void>>();
     await server.register(healthRoutes, {
@@ -241,6 +254,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     await server.register(webUiRoutes, { dir: config.web_dir ?? defaultWebDir() });
     await adminCreated;
     await server.ready();
+    signal?.throwIfAborted();
     if (opts.startEngine ?? config.engine_enabled) {
       engine.executor.start();
       engine.triggers.start();
@@ -279,6 +293,10 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       },
     };
   } catch (err) {
+    // A failed or abandoned start closes what it opened, in the order stop() would; the admin write finishes first.
+    await adminCreated?.catch(() => {});
+    await builtServer?.close().catch(() => {});
+    for (const step of stopSteps.reverse()) await step().catch(() => {});
     await database.destroy().catch(() => {});
     throw err;
   }

@@ -10,9 +10,19 @@ import { registerUserCommands } from './user.command.js';
 import { registerWorkerCommand } from './worker.command.js';
 import { registerWorkflowCommands } from './workflow.command.js';
 import { registerRunCommands } from './run.command.js';
+import type { StopSignals } from './stop-signals.js';
+
+/** Commands that run until stopped and take over SIGTERM/SIGINT; the others leave them to Node. */
+const longRunning = new Set(['serve', 'worker']);
+
+export interface ProgramOptions {
+  /** SIGTERM/SIGINT as main.ts caught them from its first line (see StopSignals). */
+  signals?: StopSignals;
+}
 
 /** The `clarion` command line. Built fresh per call so tests can run commands in-process. */
-export function buildProgram(): Command {
+export function buildProgram(opts: ProgramOptions = {}): Command {
+  const { signals } = opts;
   const program = new Command()
     .name('clarion')
     .description('Self-hosted platform for running AI agents against real systems.')
@@ -20,10 +30,13 @@ export function buildProgram(): Command {
     .addOption(
       new Option('-c, --config <file>', 'YAML config file (default: ./clarion.yaml if present)').env('CLARION_CONFIG'),
     )
-    .showHelpAfterError();
+    .showHelpAfterError()
+    .hook('preAction', (_program, action) => {
+      if (action.parent !== program || !longRunning.has(action.name())) signals?.release();
+    });
 
-  registerServeCommand(program);
-  registerWorkerCommand(program);
+  registerServeCommand(program, signals);
+  registerWorkerCommand(program, signals);
   registerMigrateCommand(program);
   registerConfigCommand(program);
   registerUserCommands(program);

@@ -2,40 +2,34 @@ import type { Command } from 'commander';
 import { createApp } from '../app.js';
 import { createLogger } from '../logger.js';
 import { configFrom } from './context.js';
+import { runUntilStopped } from './run-until-stopped.js';
+import { StopSignals } from './stop-signals.js';
 
-export function registerServeCommand(program: Command): void {
+/** `signals` are those main.ts caught from the start; without them (in-process tests) they are caught here. */
+export function registerServeCommand(program: Command, signals?: StopSignals): void {
   program
     .command('serve', { isDefault: true })
     .description('serve the API and web UI (default command)')
     .action(async (_opts, cmd: Command) => {
       const config = configFrom(cmd);
       const logger = createLogger(config);
-      const app = await createApp(config, { logger });
-      await app.listen();
-      let stopping = false;
-      const shutdown = (signal: string) => {
-        if (stopping) return;
-        stopping = true;
-        logger.info({ signal }, 'shutting down');
-        // Finish in-flight requests, then close the database; give up after shutdown_timeout.
-        const timer = setTimeout(() => {
-          logger.error('shutdown timed out');
-          process.exit(1);
-        }, config.shutdown_timeout);
-        timer.unref();
-        app.stop().then(
-          () => {
-            logger.info('stopped');
-            logger.flush?.();
-            process.exit(0);
-          },
-          (err: unknown) => {
-            logger.error({ err }, 'shutdown failed');
-            process.exit(1);
-          },
-        );
-      };
-      process.on('SIGTERM', () => shutdown('SIGTERM'));
-      process.on('SIGINT', () => shutdown('SIGINT'));
+      // Finish in-flight requests, then close the database; give up after shutdown_timeout.
+      await runUntilStopped({
+        signals: signals ?? new StopSignals(),
+        logger,
+        timeoutMs: config.shutdown_timeout,
+        messages: { stopping: 'shutting down', stopped: 'stopped' },
+        start: async (abort) => {
+          const app = await createApp(config, { logger, signal: abort });
+          if (abort.aborted) return app;
+          try {
+            await app.listen();
+          } catch (err) {
+            await app.stop();
+            throw err;
+          }
+          return app;
+        },
+      });
     });
 }

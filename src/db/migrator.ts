@@ -5,15 +5,20 @@ import { migrations as allMigrations } from './migrations/index.js';
 import { nowIso } from './time.js';
 
 /** Any constant works; it only has to be the same in every Clarion process. */
-const PG_LOCK_KEY = 724_611_301;
+export const PG_LOCK_KEY = 724_611_301;
 
 /**
  * Applies pending migrations, each in its own transaction. On PostgreSQL a session advisory lock
  * makes concurrent starters wait, so every migration runs exactly once; on SQLite `BEGIN IMMEDIATE`
  * serialises writers and the applied list is read again inside the transaction.
- * Returns the names applied by this call.
+ * Returns the names applied by this call. Once `signal` fires no further migration begins (the one running
+ * finishes; the rest wait for the next start) and the call rejects with the signal's reason.
  */
-export async function migrate(database: Database, migrations: readonly Migration[] = allMigrations): Promise<string[]> {
+export async function migrate(
+  database: Database,
+  migrations: readonly Migration[] = allMigrations,
+  signal?: AbortSignal,
+): Promise<string[]> {
   const applied: string[] = [];
   const ctx = { dialect: database.dialect };
   await database.db.connection().execute(async (conn) => {
@@ -27,6 +32,7 @@ export async function migrate(database: Database, migrations: readonly Migration
         .addColumn('applied_at', 'text', (c) => c.notNull())
         .execute();
       for (const m of migrations) {
+        signal?.throwIfAborted();
         await sql.raw(database.dialect === 'sqlite' ? 'BEGIN IMMEDIATE' : 'BEGIN').execute(db);
         try {
           const done = await sql<{ name: string }>`select name from clarion_migrations where name = ${m.name}`.execute(

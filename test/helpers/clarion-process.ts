@@ -41,3 +41,22 @@ export function collect(child: ChildProcess): Promise<ClarionResult> {
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
 }
+
+/** Resolves with the first match of `re` in what the child has written to stdout, or rejects when it ends first. */
+export function waitForOutput(child: ChildProcess, re: RegExp): Promise<RegExpExecArray> {
+  let seen = '';
+  return new Promise((resolve, reject) => {
+    const onData = (d: Buffer) => {
+      seen += d.toString();
+      const m = re.exec(seen);
+      if (m) {
+        child.stdout!.off('data', onData);
+        child.off('close', onClose);
+        resolve(m);
+      }
+    };
+    const onClose = (code: number | null) => reject(new Error(`exited ${code} before ${re}: ${seen}`));
+    child.stdout!.on('data', onData);
+    child.on('close', onClose);
+  });
+}
