@@ -1,7 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config/config.js';
 import type { Db } from '../db/database.js';
-import { contextWindowOf } from '../llm/context-manager.js';
 import type { MemoryService } from '../memory/memory.service.js';
 import { ChatRepository } from './chat.repository.js';
 import { chatRoutes } from './chat.routes.js';
@@ -14,7 +13,7 @@ export function createChatService(deps: {
   memory: MemoryService;
   publish?: (channel: string, event: Record<string, unknown>) => Promise<void>;
 }): ChatService {
-  return new ChatService({ ...deps, repo: new ChatRepository(), windowOf: contextWindowOf });
+  return new ChatService({ ...deps, repo: new ChatRepository() });
 }
 
 export async function registerChatRoutes(server: FastifyInstance, chat: ChatService, config: Config) {

@@ -24,6 +24,8 @@ import { acceptsImages } from './vision.js';
 export interface ChatLlm {
   chat(req: ChatRequest, ctx: LlmCallContext): Promise<ChatCompletion>;
   chatStream(req: ChatRequest, ctx: LlmCallContext): AsyncIterable<ChatCompletionChunk>;
+  /** The model's (or alias's) context window in tokens, with `llm_prices` and API overrides applied. */
+  contextWindow(model: string): number;
 }
 
 export interface ChatAgent {
@@ -41,8 +43,6 @@ export interface ChatDeps {
   llm: ChatLlm;
   agents: { getForRun(userId: string, ref: string): Promise<ChatAgent> };
   memory: Pick<MemoryService, 'queryMany'>;
-  /** The model's context window in tokens. */
-  windowOf: (model: string) => number;
   /** Where live events go besides the HTTP stream (the WebSocket hub reads `user:<id>`). */
   publish?: (channel: string, event: Record<string, unknown>) => Promise<void>;
   memoryTopK?: number;
@@ -319,7 +319,7 @@ export class ChatService {
     citations: Citation[],
     ctx: LlmCallContext,
   ): Promise<ChatMessage[]> {
-    const window = this.d.windowOf(model);
+    const window = this.d.llm.contextWindow(model);
     const reserve = Math.min(agent?.max_tokens ?? 1024, Math.floor(window / 4));
     const system = systemPrompt(agent?.system_prompt ?? '', citations);
     const current = toChatMessage(question, model);

@@ -1,17 +1,7 @@
 import { invalid } from '../errors/index.js';
 import { deriveIdempotencyKey } from './idempotency-key.js';
 import type { ChatCompletion, ChatRequest, LlmCallContext } from './llm.js';
-import { builtinPrices, lookupPrice } from './prices.js';
 import { countTokens, decodeTokens, encodeTokens } from './tokens.js';
-
-/** Default window when a model's is unknown: small enough for any current model. */
-const DEFAULT_WINDOW = 8192;
-
-/** The context window of a model (`provider/model` or bare), from the price/model table. */
-export function contextWindowOf(model: string): number {
-  const bare = model.includes('/') ? model.slice(model.indexOf('/') + 1) : model;
-  return lookupPrice(bare, builtinPrices)?.context_window ?? DEFAULT_WINDOW;
-}
 
 /**
  * Splits text into pieces of at most `maxTokens` tokens, consecutive pieces sharing `overlap` tokens.
@@ -72,8 +62,11 @@ export interface MapReduceOptions {
   input: string;
   /** Tokens kept free for the answer and the prompt framing (default 1024). */
   reserve?: number;
-  /** Overrides the model's window (tokens). */
-  window?: number;
+  /**
+   * The model's window in tokens: `LlmService.contextWindow(model)`, so a window set in `llm_prices` or over the
+   * API applies (required: a lookup here could only see the built-in table).
+   */
+  window: number;
   /** Parallel map calls (default 4). */
   concurrency?: number;
   /** Tokens of overlap between chunks (default 100). */
@@ -89,7 +82,7 @@ const answerOf = (c: ChatCompletion): string => c.choices[0]?.message.content ??
  * partial answers themselves do not fit. An input that fits is answered in one call.
  */
 export async function mapReduce(chat: ChatFn, ctx: LlmCallContext, o: MapReduceOptions, depth = 0): Promise<string> {
-  const window = o.window ?? contextWindowOf(o.model);
+  const { window } = o;
   const reserve = o.reserve ?? 1024;
   const budget = window - reserve - countTokens(o.instruction) - 64;
   if (budget < 64) throw invalid('window', `the model window (${window}) leaves no room for input`);

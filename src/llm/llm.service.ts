@@ -354,6 +354,14 @@ export class LlmService {
 
   // ---- chat
 
+  /**
+   * The context window (tokens) of a model or alias, with the configured and stored overrides applied: what chat
+   * history trimming and map-reduce chunking size their requests by (see ProviderRegistry.contextWindow).
+   */
+  contextWindow(model: string): number {
+    return this.registry.contextWindow(model);
+  }
+
   /** One chat completion (OpenAI shapes). `info` receives cache and routing facts for response headers. */
   async chat(req: ChatRequest, ctx: LlmCallContext, info?: CallInfo): Promise<ChatCompletion> {
     const d = this.delegation(req);

@@ -12,8 +12,9 @@ export interface PriceEntry {
 export type PriceTable = ReadonlyMap<string, PriceEntry>;
 
 /**
- * Built-in list prices (USD per 1M tokens) and context windows. Overridden per model through
- * `PUT /api/v1/model-prices/:model`. Local models (Ollama) cost nothing.
+ * Built-in list prices (USD per 1M tokens) and context windows. Overridden per model by `llm_prices` in the
+ * configuration and through `PUT /api/v1/model-prices/:model`; read them through ProviderRegistry (`price`,
+ * `contextWindow`), which applies the overrides. Local models (Ollama) cost nothing.
  */
 const builtinList: Record<string, PriceEntry> = {
   'gpt-4o': { input_per_mtok: 2.5, output_per_mtok: 10, context_window: 128_000 },
@@ -40,6 +41,9 @@ const builtinList: Record<string, PriceEntry> = {
   'claude-3-haiku': { input_per_mtok: 0.25, output_per_mtok: 1.25, context_window: 200_000 },
 };
 export const builtinPrices: PriceTable = new Map(Object.entries(builtinList));
+
+/** The window of a model no table knows: small enough for any current model, so nothing sent is too long. */
+export const DEFAULT_CONTEXT_WINDOW = 8192;
 
 /**
  * Finds the entry for a model name: exact, else the longest built-in name it starts with

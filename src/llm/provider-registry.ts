@@ -26,7 +26,7 @@ import type {
   RoutingStrategy,
   UpdateProviderBody,
 } from './llm.js';
-import { builtinPrices, lookupPrice, type PriceEntry } from './prices.js';
+import { builtinPrices, DEFAULT_CONTEXT_WINDOW, lookupPrice, type PriceEntry } from './prices.js';
 import { createProvider } from './providers/create-provider.js';
 import type { LlmProvider } from './providers/llm-provider.js';
 import type { Route } from './router.js';
@@ -261,6 +261,43 @@ export class ProviderRegistry {
     return lookupPrice(model, this.prices);
   }
 
+  /**
+   * The context window, in tokens, of what `model` names, as chat and map-reduce must size what they send: from
+   * the effective price table (API override > `llm_prices` > built-in), DEFAULT_CONTEXT_WINDOW when no table knows
+   * it. An alias is routed to any of its deployments (fallback, load balancing), so its window is the smallest
+   * of theirs — the first one's could be larger than the deployment that ends up answering. A delegating alias
+   * answers from `try` or `escalate_to`: the smaller of the two.
+   */
+  contextWindow(model: string): number {
+    const d = this.aliases.get(model)?.delegate;
+    const names = d ? [d.try, d.escalate_to] : [model];
+    return Math.min(...names.map((n) => this.routeWindow(n)));
+  }
+
+  /** The smallest window among the deployments `name` routes to (as `resolve` picks them, without delegation). */
+  private routeWindow(name: string): number {
+    const alias = this.aliases.get(name);
+    if (!alias) return this.modelWindow(name) ?? DEFAULT_CONTEXT_WINDOW;
+    const live = alias.deployments.filter((dep) => this.providers.get(dep.provider)?.config.enabled);
+    if (live.length === 0) return DEFAULT_CONTEXT_WINDOW;
+    return Math.min(...live.map((dep) => this.modelWindow(dep.model) ?? DEFAULT_CONTEXT_WINDOW));
+  }
+
+  /**
+   * A model's window if some table knows it: `provider/model` or bare, exact name or longest prefix (as `price`).
+   * An entry without a window (a price set without one) leaves the window to the next source down, so pricing a
+   * dated name such as `gpt-4o-mini-2024-07-18` keeps the built-in window of `gpt-4o-mini`.
+   */
+  private modelWindow(model: string): number | undefined {
+    const known = (name: string) =>
+      lookupPrice(name, this.prices)?.context_window ??
+      lookupPrice(name, this.configPrices)?.context_window ??
+      lookupPrice(name, builtinPrices)?.context_window ??
+      undefined;
+    const slash = model.indexOf('/');
+    return known(model) ?? (slash > 0 ? known(model.slice(slash + 1)) : undefined);
+  }
+
   kindOf(provider: string): string | undefined {
     return this.providers.get(provider)?.config.kind;
   }
@@ -406,7 +443,7 @@ export class ProviderRegistry {
           model,
           healthy: h.healthy,
           ...(h.error ? { error: h.error } : {}),
-          context_window: lookupPrice(model, this.prices)?.context_window ?? null,
+          context_window: this.modelWindow(model) ?? null,
         });
       }
     }

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { countTokens } from '../../src/llm/tokens.js';
 import { testDialects } from '../helpers/databases.js';
 import { startFakeLlm, type FakeLlm } from '../helpers/fake-llm.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
@@ -331,5 +332,79 @@ describe.each(testDialects())('chat on %s', (dialect) => {
     expect(list.body.next_cursor).toBeTruthy();
     expect((await s.request('DELETE', `/api/v1/conversations/${id}`, { token: user.token })).status).toBe(204);
     expect((await s.request('GET', `/api/v1/conversations/${id}`, { token: user.token })).status).toBe(404);
+  });
+
+  it('trims history to the context window set over the API, for a model and for an alias of it', async () => {
+    // Eight turns of about 210 tokens each, then a question: about 1,900 tokens in all.
+    const turn = (tag: string) => Array.from({ length: 50 }, (_, j) => `${tag}w${j}`).join(' ');
+    const withHistory = async (model: string) => {
+      const id = await newConversation({ model, title: `window ${model}` });
+      for (let i = 1; i <= 8; i++) {
+        fake.behave({ text: 'noted' });
+        const r = await s.request('POST', `/api/v1/conversations/${id}/messages`, {
+          token: user.token,
+          body: { content: turn(`h${i}`), stream: false },
+        });
+        expect(r.status, r.text).toBe(200);
+      }
+      return id;
+    };
+    // What the upstream was sent, counted as chat counts it (text plus 4 tokens a message).
+    const askAndCount = async (id: string) => {
+      fake.reset();
+      fake.behave({ text: 'SUMMARY of turns.', times: 40, path: '/v1/chat/completions' });
+      const r = await s.request('POST', `/api/v1/conversations/${id}/messages`, {
+        token: user.token,
+        body: { content: turn('q'), stream: false },
+      });
+      expect(r.status, r.text).toBe(200);
+      const sent = lastStreamCall().body.messages as Array<{ content: string }>;
+      return { sent, text: JSON.stringify(sent), tokens: sent.reduce((n, m) => n + countTokens(m.content) + 4, 0) };
+    };
+    const price = (context_window: number) =>
+      s.request('PUT', '/api/v1/model-prices/gpt-4o-mini', {
+        token: s.admin.token,
+        body: { input_per_mtok: 0.15, output_per_mtok: 0.6, context_window },
+      });
+
+    try {
+      // Built-in window of gpt-4o-mini (128k): the whole history goes up.
+      const before = await askAndCount(await withHistory('gpt-4o-mini'));
+      expect(before.sent).toHaveLength(17);
+      expect(before.text).toContain('h1w0 ');
+      expect(before.tokens).toBeGreaterThan(1500);
+
+      // A stored override of 1,500 tokens: the oldest turns are summarised, what is sent fits the window.
+      const put = await price(1500);
+      expect(put.status, put.text).toBe(200);
+      expect(put.body).toMatchObject({ model: 'gpt-4o-mini', context_window: 1500, source: 'override' });
+      const after = await askAndCount(await withHistory('gpt-4o-mini'));
+      expect(fake.callsTo('/v1/chat/completions').some((c) => c.body.stream !== true)).toBe(true);
+      expect(after.sent[0]!.content).toContain('Summary of the earlier conversation:\nSUMMARY of turns.');
+      expect(after.text).not.toContain('h1w0 ');
+      expect(after.text).toContain('h8w49');
+      expect(after.tokens).toBeLessThanOrEqual(1500);
+
+      // An alias takes the smallest window of its deployments, not its first one's: llama3.2 (first, 8,192
+      // by default, where this history would fit) and gpt-4o-mini (1,500).
+      const alias = await s.request('PUT', '/api/v1/model-aliases/window-test', {
+        token: s.admin.token,
+        body: {
+          deployments: [
+            { provider: 'fake', model: 'llama3.2' },
+            { provider: 'fake', model: 'gpt-4o-mini' },
+          ],
+        },
+      });
+      expect(alias.status, alias.text).toBe(200);
+      const viaAlias = await askAndCount(await withHistory('window-test'));
+      expect(lastStreamCall().body.model).toBe('llama3.2');
+      expect(viaAlias.text).not.toContain('h1w0 ');
+      expect(viaAlias.tokens).toBeLessThanOrEqual(1500);
+    } finally {
+      fake.reset();
+      await s.request('DELETE', '/api/v1/model-prices/gpt-4o-mini', { token: s.admin.token });
+      await s.request('DELETE', '/api/v1/model-aliases/window-test', { token: s.admin.token });
+    }
   });
 });
