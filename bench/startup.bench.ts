@@ -1,11 +1,14 @@
 /**
- * `npm run bench -- startup [--runs 5] [--idle 2000] [--env K=V] [--node-flag F] [--nice N]`
+ * `npm run bench -- startup [--runs 5] [--idle 2000] [--env K=V] [--node-flag F] [--nice N] [--compare PATH]`
  *
  * Time from spawning `node dist/main.js serve` to the first 200 from /ready, and resident memory after an idle
  * pause, beside a bare Node process serving a Fastify hello-world measured the same way in the same run.
  * First start (fresh data dir: migrations, admin creation, key files) and warm start (same dir again) are
- * reported separately. Budget (docs/benchmarks.md): start to /ready < 1 s; idle RSS < 100 MB.
+ * reported separately. `--compare PATH` adds the first and warm starts of another build's main.js (kept as
+ * auth-me.bench.ts describes), alternating with this build's in each run. Budget (docs/benchmarks.md): start to
+ * /ready < 1 s; idle RSS < 100 MB.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import {
   applyNice,
@@ -51,6 +54,8 @@ export async function run(args: string[]): Promise<void> {
   const runs = Number(argValue(args, 'runs') ?? 5);
   const idleMs = Number(argValue(args, 'idle') ?? 2000);
   const extra = experimentArgs(args);
+  const compare = argValue(args, 'compare');
+  if (compare !== undefined && !fs.existsSync(compare)) throw new Error(`--compare: no file ${compare}`);
   ensureBuilt();
   const pinning = pinSelf() + applyNice(args);
   removeTempDirsOnExit();
@@ -59,6 +64,8 @@ export async function run(args: string[]): Promise<void> {
   const hello: Sample[] = [];
   const first: Sample[] = [];
   const warm: Sample[] = [];
+  const otherFirst: Sample[] = [];
+  const otherWarm: Sample[] = [];
   for (let i = 0; i < runs; i++) {
     const helloDir = tempDir('hello');
     hello.push(
@@ -74,22 +81,27 @@ export async function run(args: string[]): Promise<void> {
       ),
     );
 
-    const dataDir = tempDir('startup');
-    const clarion = (port: number) =>
-      spawnNode(
-        [...extra.nodeFlags, mainJs, 'serve'],
-        {
-          CLARION_DATA_DIR: dataDir,
-          CLARION_HOST: '127.0.0.1',
-          CLARION_PORT: String(port),
-          CLARION_ADMIN_PASSWORD: 'bench-admin-password',
-          ...extra.env,
-        },
-        path.join(dataDir, `server-${Date.now()}.log`),
-      );
     const ready = (port: number) => `http://127.0.0.1:${port}/ready`;
-    first.push(await sample(clarion, ready, idleMs));
-    warm.push(await sample(clarion, ready, idleMs));
+    for (const [main, firsts, warms] of [
+      [mainJs, first, warm],
+      ...(compare ? ([[path.resolve(compare), otherFirst, otherWarm]] as const) : []),
+    ] as const) {
+      const dataDir = tempDir('startup');
+      const clarion = (port: number) =>
+        spawnNode(
+          [...extra.nodeFlags, main, 'serve'],
+          {
+            CLARION_DATA_DIR: dataDir,
+            CLARION_HOST: '127.0.0.1',
+            CLARION_PORT: String(port),
+            CLARION_ADMIN_PASSWORD: 'bench-admin-password',
+            ...extra.env,
+          },
+          path.join(dataDir, `server-${Date.now()}.log`),
+        );
+      firsts.push(await sample(clarion, ready, idleMs));
+      warms.push(await sample(clarion, ready, idleMs));
+    }
   }
 
   console.log(`\nmachine before: ${before}\nmachine after:  ${machineNote()}`);
@@ -110,6 +122,7 @@ export async function run(args: string[]): Promise<void> {
         row('node + fastify hello-world, to first 200 (baseline)', hello),
         row('clarion first start (fresh data dir), to /ready 200', first),
         row('clarion warm start (existing data dir), to /ready 200', warm),
+        ...(compare ? [row(`first start, ${compare}`, otherFirst), row(`warm start, ${compare}`, otherWarm)] : []),
       ],
     ),
   );
