@@ -3,29 +3,12 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { collect, runClarion, startClarion } from '../helpers/clarion-process.js';
+import { collect, runClarion, startClarion, waitForOutput } from '../helpers/clarion-process.js';
 
 /** Child processes start through tsx (seconds each on a busy machine). */
 const SLOW = 120_000;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'clarion-startup-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-/** Resolves with the first stdout text matching `re`, or rejects when the process ends first. */
-function waitFor(child: ReturnType<typeof startClarion>, re: RegExp): Promise<RegExpExecArray> {
-  let seen = '';
-  return new Promise((resolve, reject) => {
-    const onData = (d: Buffer) => {
-      seen += d.toString();
-      const m = re.exec(seen);
-      if (m) {
-        child.stdout!.off('data', onData);
-        resolve(m);
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.on('close', (code) => reject(new Error(`exited ${code} before ${re}: ${seen}`)));
-  });
-}
 
 describe('process start and stop', () => {
   it(
@@ -50,8 +33,8 @@ describe('process start and stop', () => {
         CLARION_LOG_LEVEL: 'info',
       });
       const done = collect(child);
-      const password = (await waitFor(child, /password: (\S+)/))[1]!;
-      const url = new URL((await waitFor(child, /"url":"(http:[^"]+)"/))[1]!);
+      const password = (await waitForOutput(child, /password: (\S+)/))[1]!;
+      const url = new URL((await waitForOutput(child, /"url":"(http:[^"]+)"/))[1]!);
 
       // A request whose body is still arriving when SIGTERM comes: it must still be answered.
       const body = JSON.stringify({ username: 'admin', password });
@@ -73,7 +56,7 @@ describe('process start and stop', () => {
       );
       await new Promise((r) => setTimeout(r, 500));
       child.kill('SIGTERM');
-      await waitFor(child, /shutting down/);
+      await waitForOutput(child, /shutting down/);
       // The server is closing; a new connection is no longer served.
       await new Promise((r) => setTimeout(r, 200));
       socket.write(body.slice(10));
