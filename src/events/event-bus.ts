@@ -4,11 +4,17 @@ export type BusEvent = Record<string, unknown>;
 /**
  * Live fan-out of events to subscribers (WebSocket hub, SSE, engine wake-ups). Delivery is
  * best effort and in publish order per channel; durable history lives in `run_events`.
- * Channels: `run:<id>`, `workflow:<id>`, `dashboard`, `user:<id>`, `engine`.
+ * Channels: `run:<id>`, `workflow:<id>`, `dashboard`, `user:<id>`, `engine`, `llm` (provider, alias and price
+ * changes: RegistrySync).
  */
 export interface EventBus {
   publish(channel: string, event: BusEvent): Promise<void>;
   /** Returns the unsubscribe function. */
   subscribe(channel: string, handler: (event: BusEvent) => void): () => void;
+  /**
+   * Resolves once every subscription made so far is in effect, where subscribing is asynchronous (Redis). A part
+   * that loads state and then subscribes to its changes reads again after this, to catch what came in between.
+   */
+  ready?(): Promise<void>;
   close(): Promise<void>;
 }

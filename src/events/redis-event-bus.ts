@@ -91,7 +91,10 @@ export class RedisEventBus implements EventBus {
     };
   }
 
-  /** Resolves once Redis has confirmed every subscription made so far (tests; a node never needs to wait). */
+  /**
+   * Resolves once Redis has confirmed every subscription made so far (tests; RegistrySync re-reads after it —
+   * a node never needs to wait for it).
+   */
   async ready(): Promise<void> {
     const { sub } = await this.conn;
     await sub.ping().catch(() => {});

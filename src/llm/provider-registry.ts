@@ -51,7 +51,8 @@ const DISCOVERY_TIMEOUT_MS = 3000;
 
 /**
  * Providers, aliases and prices: stored system-wide, held in memory for the hot path, reloaded
- * after every change. Provider keys are sealed at rest and opened only here.
+ * after every change — on the node that made it before it answers, on the other nodes when its announcement
+ * reaches them (RegistrySync). Provider keys are sealed at rest and opened only here.
  *
  * Besides the stored ones, providers, aliases and prices can come from the configuration
  * (`llm_providers`, `llm_aliases`, `llm_prices`) and providers from the environment (OPENAI_API_KEY, ...).
@@ -73,6 +74,9 @@ export class ProviderRegistry {
   private readonly shadowWarned = new Set<string>();
   /** Models each provider reported when last asked. */
   private readonly discovered = new Map<string, string[]>();
+  /** The last load asked for (see `load`). */
+  private loading: Promise<void> = Promise.resolve();
+  private announce: () => void = () => {};
 
   constructor(
     private readonly db: Db,
@@ -91,8 +95,35 @@ export class ProviderRegistry {
     return this.gen;
   }
 
-  async load(): Promise<void> {
+  /**
+   * Rebuilds providers, aliases and prices from the database (and what config and environment give). Loads run one
+   * at a time, in call order: interleaved, an older read could replace a newer one's result. A failed load leaves
+   * the previous state whole (everything is read before anything is replaced).
+   */
+  load(): Promise<void> {
+    const run = this.loading.then(() => this.loadNow());
+    this.loading = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * Called after each change this node commits, before its own reload: RegistrySync tells the other nodes
+   * (API nodes, workers) on the event bus. It must not throw.
+   */
+  setAnnouncer(announce: () => void): void {
+    this.announce = announce;
+  }
+
+  /** After a committed write: the other nodes are told at once; this one reloads before answering (read-your-writes). */
+  private async committed(): Promise<void> {
+    this.announce();
+    await this.load();
+  }
+
+  private async loadNow(): Promise<void> {
     const rows = await this.repo.listProviders(this.db);
+    const storedAliases = await this.repo.listAliases(this.db);
+    const storedPrices = await this.repo.listPrices(this.db);
     const next = new Map<string, ProviderEntry>();
     for (const row of rows) {
       let apiKey: string | undefined;
@@ -124,16 +155,13 @@ export class ProviderRegistry {
       }
     }
     for (const [name, e] of this.envProviders) if (!next.has(name)) next.set(name, e);
-    this.providers = next;
-    this.gen++;
 
     const aliases = new Map<string, AliasEntry>(this.configAliases);
-    for (const a of await this.repo.listAliases(this.db)) aliases.set(a.alias, this.aliasOf(a));
-    this.aliases = aliases;
+    for (const a of storedAliases) aliases.set(a.alias, this.aliasOf(a));
 
     const prices = new Map<string, PriceEntry>([...builtinPrices, ...this.configPrices]);
     const sources = new Map<string, 'config' | 'override'>([...this.configPrices.keys()].map((m) => [m, 'config']));
-    for (const p of await this.repo.listPrices(this.db)) {
+    for (const p of storedPrices) {
       prices.set(p.model, {
         input_per_mtok: p.input_per_mtok,
         output_per_mtok: p.output_per_mtok,
@@ -141,8 +169,16 @@ export class ProviderRegistry {
       });
       sources.set(p.model, 'override');
     }
+
+    // What a provider reported may no longer hold once it is edited or gone (also when another node changed it).
+    for (const name of [...this.discovered.keys()]) {
+      if (!sameProvider(this.providers.get(name), next.get(name))) this.discovered.delete(name);
+    }
+    this.providers = next;
+    this.aliases = aliases;
     this.prices = prices;
     this.priceSources = sources;
+    this.gen++;
   }
 
   /**
@@ -358,7 +394,7 @@ export class ProviderRegistry {
       }
       throw err;
     }
-    await this.load();
+    await this.committed();
     return this.getProvider(row.id);
   }
 
@@ -393,7 +429,7 @@ export class ProviderRegistry {
       throw err;
     }
     this.discovered.delete(e.config.name);
-    await this.load();
+    await this.committed();
     return this.getProvider(id);
   }
 
@@ -402,7 +438,7 @@ export class ProviderRegistry {
     if (e.config.source !== 'api' || !e.row) throw new AppError('PROVIDER_READ_ONLY', undefined, { id });
     await this.repo.deleteProvider(this.db, id);
     this.discovered.delete(e.config.name);
-    await this.load();
+    await this.committed();
   }
 
   /** Asks one provider for its models: the health check behind `/providers/:id/test` and `/models`. */
@@ -498,7 +534,7 @@ export class ProviderRegistry {
       updated_by: p.userId,
       updated_at: nowIso(),
     });
-    await this.load();
+    await this.committed();
     return { ...this.aliases.get(alias)! };
   }
 
@@ -508,7 +544,7 @@ export class ProviderRegistry {
       if (this.configAliases.has(alias)) throw new AppError('ALIAS_READ_ONLY', undefined, { alias });
       throw new AppError('ALIAS_NOT_FOUND', undefined, { alias });
     }
-    await this.load();
+    await this.committed();
   }
 
   // ---- prices API
@@ -536,7 +572,7 @@ export class ProviderRegistry {
       updated_by: p.userId,
       updated_at: nowIso(),
     });
-    await this.load();
+    await this.committed();
     return this.listPrices().find((x) => x.model === model)!;
   }
 
@@ -546,11 +582,18 @@ export class ProviderRegistry {
       if (this.configPrices.has(model)) throw new AppError('PRICE_READ_ONLY', undefined, { model });
       throw new AppError('PRICE_NOT_FOUND', undefined, { model });
     }
-    await this.load();
+    await this.committed();
   }
 }
 
 const dedupe = (xs: string[]): string[] => [...new Set(xs)];
+
+/** The same provider as before a reload: the same configured entry, or the same stored row not edited since. */
+function sameProvider(a: ProviderEntry | undefined, b: ProviderEntry | undefined): boolean {
+  if (!a || !b) return false;
+  if (a === b) return true;
+  return Boolean(a.row && b.row && a.row.id === b.row.id && a.row.updated_at === b.row.updated_at);
+}
 
 function normalizeUrl(raw: string, field: string): string {
   let u: URL;

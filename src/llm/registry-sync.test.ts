@@ -1,0 +1,162 @@
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { EventBus } from '../events/event-bus.js';
+import { InProcessEventBus } from '../events/in-process-event-bus.js';
+import { LLM_CHANNEL, RegistrySync, type Reloadable } from './registry-sync.js';
+
+/** A registry whose loads the test finishes by hand, counting them and how many ran at once. */
+class FakeRegistry implements Reloadable {
+  loads = 0;
+  inFlight = 0;
+  maxInFlight = 0;
+  failNext = 0;
+  announce: () => void = () => {};
+  private waiting: (() => void)[] = [];
+
+  load(): Promise<void> {
+    this.loads++;
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    const fail = this.failNext > 0;
+    if (fail) this.failNext--;
+    return new Promise<void>((resolve, reject) => {
+      this.waiting.push(() => {
+        this.inFlight--;
+        if (fail) reject(new Error('database unreachable'));
+        else resolve();
+      });
+    });
+  }
+
+  /** Finishes the load in progress. */
+  finish(): void {
+    this.waiting.shift()?.();
+  }
+
+  setAnnouncer(announce: () => void): void {
+    this.announce = announce;
+  }
+}
+
+const logger = pino({ level: 'silent' });
+const tick = () => new Promise((r) => setTimeout(r, 0));
+
+async function until(what: () => boolean, ms = 2000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!what()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe('RegistrySync', () => {
+  let bus: EventBus;
+  const syncs: RegistrySync[] = [];
+  const node = (registry: FakeRegistry, retryMs?: number) => {
+    const s = new RegistrySync(registry, bus, logger, retryMs);
+    s.start();
+    syncs.push(s);
+    return s;
+  };
+  afterEach(async () => {
+    for (const s of syncs.splice(0)) await s.stop();
+    await bus.close();
+  });
+
+  it("reloads on another node's announcement, not on its own", async () => {
+    bus = new InProcessEventBus();
+    const a = new FakeRegistry();
+    const b = new FakeRegistry();
+    node(a);
+    node(b);
+    a.announce();
+    await tick();
+    expect(a.loads).toBe(0);
+    expect(b.loads).toBe(1);
+    b.finish();
+    await tick();
+    expect(b.loads).toBe(1);
+  });
+
+  it('coalesces a burst: one reload at a time, one more after it for whatever came meanwhile', async () => {
+    bus = new InProcessEventBus();
+    const b = new FakeRegistry();
+    node(b);
+    const other = () => bus.publish(LLM_CHANNEL, { type: 'changed', origin: 'another-node' });
+    await other();
+    for (let i = 0; i < 5; i++) await other();
+    expect(b.loads).toBe(1);
+    b.finish();
+    await until(() => b.loads === 2);
+    b.finish();
+    await tick();
+    expect(b.loads).toBe(2);
+    expect(b.maxInFlight).toBe(1);
+  });
+
+  it('retries a failed reload after a delay', async () => {
+    bus = new InProcessEventBus();
+    const b = new FakeRegistry();
+    node(b, 30);
+    b.failNext = 1;
+    await bus.publish(LLM_CHANNEL, { type: 'changed', origin: 'another-node' });
+    b.finish();
+    await until(() => b.loads === 2);
+    b.finish();
+    await new Promise((r) => setTimeout(r, 60));
+    expect(b.loads).toBe(2);
+  });
+
+  it('retries a failed reload at once on the next announcement, instead of on the timer', async () => {
+    bus = new InProcessEventBus();
+    const b = new FakeRegistry();
+    node(b, 200);
+    const other = () => bus.publish(LLM_CHANNEL, { type: 'changed', origin: 'another-node' });
+    b.failNext = 1;
+    await other();
+    b.finish();
+    await tick();
+    await other();
+    expect(b.loads).toBe(2);
+    b.finish();
+    // The announcement replaced the timer: no third try comes from it.
+    await new Promise((r) => setTimeout(r, 250));
+    expect(b.loads).toBe(2);
+  });
+
+  it('unsubscribes, stops announcing and waits for the reload in progress on stop', async () => {
+    bus = new InProcessEventBus();
+    const a = new FakeRegistry();
+    const b = new FakeRegistry();
+    node(a);
+    const sb = node(b);
+    a.announce();
+    let stopped = false;
+    const stopping = sb.stop().then(() => (stopped = true));
+    await tick();
+    expect(stopped).toBe(false);
+    b.finish();
+    await stopping;
+    a.announce();
+    await tick();
+    expect(b.loads).toBe(1);
+    // The stopped node's registry no longer announces either.
+    b.announce();
+    await tick();
+    expect(a.loads).toBe(0);
+  });
+
+  it('reads once more when the bus says its subscription holds (changes made before it are caught)', async () => {
+    const inner = new InProcessEventBus();
+    let confirm!: () => void;
+    const confirmed = new Promise<void>((r) => (confirm = r));
+    bus = Object.assign(Object.create(inner) as EventBus, { ready: () => confirmed });
+    const b = new FakeRegistry();
+    node(b);
+    await tick();
+    expect(b.loads).toBe(0);
+    confirm();
+    await until(() => b.loads === 1);
+    b.finish();
+  });
+});
