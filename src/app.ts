@@ -22,7 +22,7 @@ import { defaultWebDir, webUiRoutes } from './http/web-ui.js';
 import { gatewayRoutes } from './llm/gateway.routes.js';
 import { llmRoutes } from './llm/llm.routes.js';
 import { LlmService } from './llm/llm.service.js';
-import { RegistrySync } from './llm/registry-sync.js';
+import { BUDGETS_CHANNEL, LLM_CHANNEL, RegistrySync } from './llm/registry-sync.js';
 import { createEngine } from './engine/engine.module.js';
 import type { RunService } from './engine/run.service.js';
 import { createLogger } from './logger.js';
@@ -194,11 +194,20 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     });
     // Last to stop (the steps run in reverse): the executor and the HTTP streams publish until they are done.
     stopSteps.push(() => engine.bus.close());
-    // Provider, alias and price changes committed by other nodes reach this one's registry (and this one's reach
-    // theirs); unsubscribed before the bus closes.
-    const llmSync = new RegistrySync(llm.registry, engine.bus, logger);
+    // Provider, alias and price changes and budget changes committed by other nodes reach this one's registry and
+    // budgets (and this one's reach theirs); unsubscribed before the bus closes.
+    const llmSync = new RegistrySync(llm.registry, engine.bus, logger, {
+      channel: LLM_CHANNEL,
+      what: 'LLM providers, aliases and prices',
+    });
+    const budgetSync = new RegistrySync(llm.budgets, engine.bus, logger, {
+      channel: BUDGETS_CHANNEL,
+      what: 'LLM budgets',
+    });
     llmSync.start();
+    budgetSync.start();
     stopSteps.push(() => llmSync.stop());
+    stopSteps.push(() => budgetSync.stop());
     // Chat events also go to `user:<id>` on the bus, which the WebSocket hub serves.
     const chat = createChatService({ db, llm, agents, memory, publish: (ch, e) => engine.bus.publish(ch, e) });
     const services: Services = {

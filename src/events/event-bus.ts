@@ -5,7 +5,7 @@ export type BusEvent = Record<string, unknown>;
  * Live fan-out of events to subscribers (WebSocket hub, SSE, engine wake-ups). Delivery is
  * best effort and in publish order per channel; durable history lives in `run_events`.
  * Channels: `run:<id>`, `workflow:<id>`, `dashboard`, `user:<id>`, `engine`, `llm` (provider, alias and price
- * changes: RegistrySync).
+ * changes) and `llm:budgets` (budget changes): RegistrySync.
  */
 export interface EventBus {
   publish(channel: string, event: BusEvent): Promise<void>;

@@ -201,3 +201,111 @@ describe.each(testDialects())('BudgetService reservations (%s)', (dialect) => {
     expect(await reserved()).toBe(0);
   });
 });
+
+/** The real repository, with every user existing and a way to hold a budgets read back. */
+class NodeRepository extends LlmRepository {
+  /** Holds the next read's answer back until it resolves. */
+  gate: Promise<void> | undefined;
+  /** Fails the next read. */
+  fail = false;
+  lists = 0;
+
+  override async userExists(): Promise<boolean> {
+    return true;
+  }
+
+  override async listBudgets(db: DbOrTrx) {
+    this.lists++;
+    const gate = this.gate;
+    this.gate = undefined;
+    if (this.fail) {
+      this.fail = false;
+      throw new Error('database unreachable');
+    }
+    const rows = await super.listBudgets(db);
+    if (gate) await gate;
+    return rows;
+  }
+}
+
+describe.each(testDialects())('BudgetService on several nodes (%s)', (dialect) => {
+  let database: Database;
+  let close: () => Promise<void>;
+  let repo: NodeRepository;
+  const user = randomUUID();
+  const ctx = { userId: user };
+  const node = () => new BudgetService(database.db, repo, async () => {});
+
+  beforeEach(async () => {
+    ({ database, close } = await openTestDatabase(dialect));
+    repo = new NodeRepository();
+  });
+  afterEach(async () => close());
+
+  it('announces each change it commits, before its own reload; another node sees it when it reloads', async () => {
+    const a = node();
+    const b = node();
+    await a.load();
+    await b.load();
+    // What A held when it announced: the announcement comes before A's own reload.
+    const seenAtAnnounce: (number | undefined)[] = [];
+    a.setAnnouncer(() => seenAtAnnounce.push(a.requestCeiling(ctx)));
+
+    const set = await a.put(admin, { scope: 'user', subject_id: user, period: 'day', max_request_tokens: 100 });
+    expect(seenAtAnnounce).toEqual([undefined]);
+    expect(a.requestCeiling(ctx)).toBe(100);
+    expect(b.requestCeiling(ctx)).toBeUndefined();
+    await b.load();
+    expect(b.requestCeiling(ctx)).toBe(100);
+
+    await a.put(admin, { scope: 'user', subject_id: user, period: 'day', max_request_tokens: 50 });
+    expect(seenAtAnnounce).toEqual([undefined, 100]);
+    await b.load();
+    expect(b.requestCeiling(ctx)).toBe(50);
+
+    await a.remove(admin, set.id);
+    expect(seenAtAnnounce).toHaveLength(3);
+    expect(a.requestCeiling(ctx)).toBeUndefined();
+    await b.load();
+    expect(b.requestCeiling(ctx)).toBeUndefined();
+  });
+
+  it('runs loads one at a time in call order, so an older read never replaces a newer one', async () => {
+    const b = node();
+    await b.load();
+    let open!: () => void;
+    repo.gate = new Promise<void>((r) => (open = r));
+    const first = b.load();
+    // A budget committed elsewhere while the first load is held; the second load is asked for after it.
+    const now = nowIso();
+    await repo.upsertBudget(database.db, {
+      id: randomUUID(),
+      scope: 'user',
+      subject_id: user,
+      period: 'day',
+      max_tokens: null,
+      max_cost: null,
+      max_request_tokens: 10,
+      set_by: 'admin',
+      created_at: now,
+      updated_at: now,
+    });
+    const second = b.load();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(repo.lists).toBe(2); // the second waits for the first
+    open();
+    await Promise.all([first, second]);
+    expect(repo.lists).toBe(3);
+    expect(b.requestCeiling(ctx)).toBe(10);
+  });
+
+  it('keeps its budgets when a load fails, and loads again afterwards', async () => {
+    const b = node();
+    await b.put(admin, { scope: 'user', subject_id: user, period: 'day', max_request_tokens: 7 });
+    repo.fail = true;
+    await expect(b.load()).rejects.toThrow('database unreachable');
+    expect(b.requestCeiling(ctx)).toBe(7);
+    await b.put(admin, { scope: 'user', subject_id: user, period: 'day', max_request_tokens: 8 });
+    expect(b.requestCeiling(ctx)).toBe(8);
+  });
+});

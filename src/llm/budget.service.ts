@@ -74,7 +74,9 @@ const roundCost = (usd: number): number => Math.round(usd * 1e9) / 1e9;
 
 /**
  * Token and cost budgets per user and per API key, checked before any provider is called. Budgets are
- * held in memory (reloaded on change) so calls without one pay nothing; spend is summed from usage.
+ * held in memory so calls without one pay nothing; spend is summed from usage. They are reloaded after every
+ * change — on the node that made it before it answers, on the other nodes (API nodes, workers) when its
+ * announcement reaches them (RegistrySync on `llm:budgets`).
  *
  * A call under a token or cost budget reserves an estimate while it is in flight, so a burst of concurrent
  * calls cannot all pass a check against spend already recorded. Reservations live in this process: calls in
@@ -82,6 +84,9 @@ const roundCost = (usd: number): number => Math.round(usd * 1e9) / 1e9;
  */
 export class BudgetService {
   private budgets: BudgetsTable[] = [];
+  /** The last load asked for (see `load`). */
+  private loading: Promise<void> = Promise.resolve();
+  private announce: () => void = () => {};
   /** Reservations per subject (`user:<id>`, `api_key:<id>`) with calls in flight. */
   private readonly held = new Map<string, SubjectHold>();
   /** Counts ended reservations, to order them against the checks in flight. */
@@ -156,8 +161,30 @@ export class BudgetService {
     return e;
   }
 
-  async load(): Promise<void> {
-    this.budgets = await this.repo.listBudgets(this.db);
+  /**
+   * Reads the budgets from the database. Loads run one at a time, in call order: interleaved (a reload after a
+   * change elsewhere and one after a change here), an older read could replace a newer one's result.
+   */
+  load(): Promise<void> {
+    const run = this.loading.then(async () => {
+      this.budgets = await this.repo.listBudgets(this.db);
+    });
+    this.loading = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * Called after each change this node commits, before its own reload: RegistrySync tells the other nodes
+   * (API nodes, workers) on the event bus. It must not throw.
+   */
+  setAnnouncer(announce: () => void): void {
+    this.announce = announce;
+  }
+
+  /** After a committed write: the other nodes are told at once; this one reloads before answering (read-your-writes). */
+  private async committed(): Promise<void> {
+    this.announce();
+    await this.load();
   }
 
   private applicable(ctx: LlmCallContext): BudgetsTable[] {
@@ -356,7 +383,7 @@ export class BudgetService {
       created_at: now,
       updated_at: now,
     });
-    await this.load();
+    await this.committed();
     const row = this.budgets.find(
       (b) => b.scope === body.scope && b.subject_id === body.subject_id && b.period === body.period,
     )!;
@@ -368,7 +395,7 @@ export class BudgetService {
     if (!row) throw new AppError('BUDGET_NOT_FOUND', undefined, { id });
     await this.assertMaySet(p, row.scope as BudgetScope, row.subject_id);
     await this.repo.deleteBudget(this.db, id);
-    await this.load();
+    await this.committed();
   }
 }
 

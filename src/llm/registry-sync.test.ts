@@ -2,7 +2,7 @@ import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { EventBus } from '../events/event-bus.js';
 import { InProcessEventBus } from '../events/in-process-event-bus.js';
-import { LLM_CHANNEL, RegistrySync, type Reloadable } from './registry-sync.js';
+import { BUDGETS_CHANNEL, LLM_CHANNEL, RegistrySync, type Reloadable } from './registry-sync.js';
 
 /** A registry whose loads the test finishes by hand, counting them and how many ran at once. */
 class FakeRegistry implements Reloadable {
@@ -53,7 +53,7 @@ describe('RegistrySync', () => {
   let bus: EventBus;
   const syncs: RegistrySync[] = [];
   const node = (registry: FakeRegistry, retryMs?: number) => {
-    const s = new RegistrySync(registry, bus, logger, retryMs);
+    const s = new RegistrySync(registry, bus, logger, { channel: LLM_CHANNEL, what: 'test state', retryMs });
     s.start();
     syncs.push(s);
     return s;
@@ -144,6 +144,67 @@ describe('RegistrySync', () => {
     b.announce();
     await tick();
     expect(a.loads).toBe(0);
+  });
+
+  it('serves several states on one bus, each on its own channel: a change reloads only the state it changed', async () => {
+    bus = new InProcessEventBus();
+    const registryA = new FakeRegistry();
+    const registryB = new FakeRegistry();
+    const budgetsA = new FakeRegistry();
+    const budgetsB = new FakeRegistry();
+    const on = (state: FakeRegistry, channel: string) => {
+      const s = new RegistrySync(state, bus, logger, { channel, what: channel });
+      s.start();
+      syncs.push(s);
+    };
+    on(registryA, LLM_CHANNEL);
+    on(budgetsA, BUDGETS_CHANNEL);
+    on(registryB, LLM_CHANNEL);
+    on(budgetsB, BUDGETS_CHANNEL);
+
+    budgetsA.announce();
+    await tick();
+    expect(budgetsB.loads).toBe(1);
+    expect(registryB.loads).toBe(0);
+    expect(budgetsA.loads + registryA.loads).toBe(0);
+    budgetsB.finish();
+
+    registryA.announce();
+    await tick();
+    expect(registryB.loads).toBe(1);
+    expect(budgetsB.loads).toBe(1);
+    registryB.finish();
+
+    // Each keeps its own coalescing and retry: a failed budget reload does not hold the registry's back.
+    budgetsB.failNext = 1;
+    budgetsA.announce();
+    registryA.announce();
+    await tick();
+    expect(budgetsB.loads).toBe(2);
+    expect(registryB.loads).toBe(2);
+    budgetsB.finish();
+    registryB.finish();
+    await tick();
+    expect(budgetsB.inFlight + registryB.inFlight).toBe(0);
+  });
+
+  it('names its channel and what it reloads when a reload fails', async () => {
+    bus = new InProcessEventBus();
+    const logged: { obj: unknown; msg: string }[] = [];
+    const capture = pino(
+      { level: 'error' },
+      { write: (line: string) => logged.push({ obj: JSON.parse(line), msg: JSON.parse(line).msg }) },
+    );
+    const b = new FakeRegistry();
+    const s = new RegistrySync(b, bus, capture, { channel: BUDGETS_CHANNEL, what: 'LLM budgets', retryMs: 10_000 });
+    s.start();
+    syncs.push(s);
+    b.failNext = 1;
+    await bus.publish(BUDGETS_CHANNEL, { type: 'changed', origin: 'another-node' });
+    b.finish();
+    await until(() => logged.length === 1);
+    expect(logged[0]!.msg).toBe('reloading LLM budgets after a change elsewhere failed');
+    expect(logged[0]!.obj).toMatchObject({ channel: BUDGETS_CHANNEL });
   });
 
   it('reads once more when the bus says its subscription holds (changes made before it are caught)', async () => {

@@ -2,23 +2,39 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { EventBus } from '../events/event-bus.js';
 
-/** The bus channel on which nodes announce changes of providers, aliases and prices. */
+/** The bus channel on which nodes announce changes of providers, aliases and prices (ProviderRegistry). */
 export const LLM_CHANNEL = 'llm';
+/** The bus channel on which nodes announce changes of budgets (BudgetService). */
+export const BUDGETS_CHANNEL = 'llm:budgets';
 /** How soon a failed reload is tried again when no further announcement comes first. */
 const RETRY_MS = 5000;
 
-/** What RegistrySync needs of the ProviderRegistry. */
+/**
+ * What RegistrySync needs of the state it keeps in step (the ProviderRegistry, the BudgetService): a reload from
+ * the database, and a hook it calls after each change it commits.
+ */
 export interface Reloadable {
   load(): Promise<void>;
   setAnnouncer(announce: () => void): void;
 }
 
+export interface RegistrySyncOptions {
+  /** The bus channel of the announcements: one per Reloadable, so a change reloads only the state it changed. */
+  channel: string;
+  /** What is reloaded, for log messages ("LLM budgets"). */
+  what: string;
+  /** How soon a failed reload is tried again when no further announcement comes first. */
+  retryMs?: number;
+}
+
 /**
- * Keeps this node's in-memory providers, aliases and prices in step with changes other nodes (API nodes,
- * `clarion worker`) commit to the shared database: without it a deleted provider's key stays usable, an alias
- * routes the old way and a new price is not charged on every node but the one that took the API call.
+ * Keeps state this node holds in memory from the shared database in step with changes other nodes (API nodes,
+ * `clarion worker`) commit to it. One instance per Reloadable and channel: the ProviderRegistry on `llm` (without
+ * it a deleted provider's key stays usable, an alias routes the old way and a new price is not charged on every
+ * node but the one that took the API call), the BudgetService on `llm:budgets` (a new or lowered budget is not
+ * enforced, a raised or deleted one still refuses calls).
  *
- * A node announces each change it commits on the `llm` channel (the registry calls back after the write); every
+ * A node announces each change it commits on the channel (the Reloadable calls back after the write); every
  * node reloads when another one's announcement arrives. Announcements carry no data, only "reload": the
  * database stays the one source, so a missed or reordered announcement cannot leave a wrong state, only a late
  * one. Bursts are coalesced: one reload at a time, and one more after it if announcements came meanwhile (it
@@ -37,20 +53,28 @@ export class RegistrySync {
   private retryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
 
+  private readonly channel: string;
+  private readonly what: string;
+  private readonly retryMs: number;
+
   constructor(
-    private readonly registry: Reloadable,
+    private readonly state: Reloadable,
     private readonly bus: EventBus,
     private readonly logger: Logger,
-    private readonly retryMs = RETRY_MS,
-  ) {}
+    opts: RegistrySyncOptions,
+  ) {
+    this.channel = opts.channel;
+    this.what = opts.what;
+    this.retryMs = opts.retryMs ?? RETRY_MS;
+  }
 
   start(): void {
     this.stopped = false;
-    this.unsubscribe = this.bus.subscribe(LLM_CHANNEL, (e) => {
+    this.unsubscribe = this.bus.subscribe(this.channel, (e) => {
       if (e.type === 'changed' && e.origin !== this.origin) this.reloadSoon();
     });
-    this.registry.setAnnouncer(() => this.announce());
-    // The registry was loaded before this subscription, which Redis takes on asynchronously: a change committed
+    this.state.setAnnouncer(() => this.announce());
+    // The state was loaded before this subscription, which Redis takes on asynchronously: a change committed
     // elsewhere in between would go unheard, so read once more once the subscription holds.
     this.bus.ready?.().then(
       () => this.reloadSoon(),
@@ -63,7 +87,7 @@ export class RegistrySync {
     this.stopped = true;
     this.unsubscribe?.();
     this.unsubscribe = undefined;
-    this.registry.setAnnouncer(() => {});
+    this.state.setAnnouncer(() => {});
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     await this.running;
@@ -73,8 +97,10 @@ export class RegistrySync {
     if (this.stopped) return;
     // Best effort, as the bus is: a node that misses it keeps its old copy until the next change or its restart.
     this.bus
-      .publish(LLM_CHANNEL, { type: 'changed', origin: this.origin })
-      .catch((err: unknown) => this.logger.warn({ err }, 'announcing an LLM configuration change failed'));
+      .publish(this.channel, { type: 'changed', origin: this.origin })
+      .catch((err: unknown) =>
+        this.logger.warn({ err, channel: this.channel }, `announcing a change of ${this.what} failed`),
+      );
   }
 
   /** Reloads now, or right after the reload in progress. */
@@ -93,10 +119,10 @@ export class RegistrySync {
     do {
       this.again = false;
       try {
-        await this.registry.load();
+        await this.state.load();
       } catch (err) {
         // With another announcement already in, the loop tries again at once; otherwise a timer does.
-        this.logger.error({ err }, 'reloading LLM providers, aliases and prices after a change elsewhere failed');
+        this.logger.error({ err, channel: this.channel }, `reloading ${this.what} after a change elsewhere failed`);
         if (!this.again && !this.stopped) {
           this.retryTimer = setTimeout(() => {
             this.retryTimer = undefined;

@@ -24,11 +24,12 @@ async function eventually(
 }
 
 /**
- * Two API nodes of one deployment (same PostgreSQL, same Redis): providers, aliases and prices changed through
- * node A's API take effect on node B without a restart — a new alias routes, a re-pointed alias routes the new
- * way, a new price is listed, a deleted provider is refused.
+ * Two API nodes of one deployment (same PostgreSQL, same Redis): providers, aliases, prices and budgets changed
+ * through node A's API take effect on node B without a restart — a new alias routes, a re-pointed alias routes the
+ * new way, a new price is listed, a deleted provider is refused, a budget set or lowered refuses the key's calls
+ * and one raised or deleted lets them through.
  */
-describe.skipIf(!redisUrl || !pgUrl)('LLM configuration changes reach every node (postgres + Redis)', () => {
+describe.skipIf(!redisUrl || !pgUrl)('LLM configuration and budget changes reach every node (postgres + Redis)', () => {
   let up: FakeLlm;
   let up2: FakeLlm;
   let a: TestServer;
@@ -116,5 +117,43 @@ describe.skipIf(!redisUrl || !pgUrl)('LLM configuration changes reach every node
     expect(res.body.error.code).toBe('MODEL_NOT_FOUND');
     expect((await admin(b, 'GET', `/api/v1/providers/${one.id}`)).status).toBe(404);
     expect((await admin(b, 'GET', `/api/v1/providers/${two.id}`)).status).toBe(200);
+  }, 30_000);
+
+  it('sets, raises, lowers and deletes a budget on A; B applies each', async () => {
+    await addFakeProvider(a, up, { name: 'budgeted', models: ['gpt-4o-mini'] });
+    const k = await admin(a, 'POST', '/api/v1/api-keys', { name: 'budgeted' });
+    expect(k.status, k.text).toBe(201);
+    const keyId: string = k.body.api_key.id;
+    const chat = () =>
+      b.request('POST', '/v1/chat/completions', {
+        token: k.body.key,
+        body: { model: 'budgeted/gpt-4o-mini', messages: [{ role: 'user', content: 'hello' }] },
+      });
+    const budget = (max_tokens: number) =>
+      admin(a, 'PUT', '/api/v1/budgets', { scope: 'api_key', subject_id: keyId, period: 'day', max_tokens });
+    const refused = (r: HttpResult) => r.status === 429 && r.body.error?.code === 'BUDGET_EXCEEDED';
+    await eventually(chat, (r) => r.status === 200);
+
+    // A budget with nothing left (0 tokens) made on A refuses the key's calls on B.
+    let res = await budget(0);
+    expect(res.status, res.text).toBe(200);
+    const id: string = res.body.id;
+    res = await eventually(chat, refused);
+    expect(res.headers.get('retry-after')).toBeTruthy();
+    res = await admin(b, 'GET', '/api/v1/budgets');
+    expect(res.body.items.some((x: { id: string }) => x.id === id)).toBe(true);
+
+    // Raised on A: B answers again; lowered again: B refuses again.
+    expect((await budget(1e9)).status).toBe(200);
+    await eventually(chat, (r) => r.status === 200);
+    expect((await budget(0)).status).toBe(200);
+    await eventually(chat, refused);
+
+    // Deleted on A: B answers again.
+    res = await admin(a, 'DELETE', `/api/v1/budgets/${id}`);
+    expect(res.status, res.text).toBe(204);
+    await eventually(chat, (r) => r.status === 200);
+    res = await admin(b, 'GET', '/api/v1/budgets');
+    expect(res.body.items.some((x: { id: string }) => x.id === id)).toBe(false);
   }, 30_000);
 });
