@@ -26,6 +26,21 @@ describe.skipIf(!url)('RedisEventBus', () => {
     await Promise.all(open.splice(0).map((b) => b.close()));
   });
 
+  it('closes at once when Redis cannot be reached, with subscriptions and a ready() waiting', async () => {
+    // Nothing listens on port 1: every command waits in ioredis' offline queue, the subscriber's forever.
+    const errors: unknown[] = [];
+    const bus = new RedisEventBus('redis://127.0.0.1:1', (err) => errors.push(err));
+    bus.subscribe('llm', () => {});
+    await bus.publish('llm', { type: 'changed' });
+    const ready = bus.ready();
+    await new Promise((r) => setTimeout(r, 200));
+    const t0 = Date.now();
+    await bus.close();
+    expect(Date.now() - t0).toBeLessThan(2000);
+    await ready; // answered (with the connection's end), not left pending
+    expect(errors.length).toBeGreaterThan(0);
+  });
+
   it('delivers between nodes, in publish order, once, and only to subscribed channels', async () => {
     const channel = `run:${Math.random().toString(36).slice(2)}`;
     const worker = node();

@@ -25,12 +25,16 @@ export class RedisEventBus implements EventBus {
   private readonly origin = randomUUID();
   private readonly counts = new Map<string, number>();
   private closed = false;
+  /** Settles what waits on Redis (ready()) when the bus closes: a command queued while Redis is away never would. */
+  private readonly whenClosed: Promise<void>;
+  private markClosed: () => void = () => {};
 
   constructor(
     url: string,
     private readonly onError: (err: unknown) => void = () => {},
   ) {
     this.local = new InProcessEventBus(onError);
+    this.whenClosed = new Promise((resolve) => (this.markClosed = resolve));
     this.conn = redisClientClass().then((RedisClient) => {
       // Commands wait in ioredis' offline queue until the connection is up; a lost connection reconnects and
       // re-subscribes by itself.
@@ -97,16 +101,34 @@ export class RedisEventBus implements EventBus {
    */
   async ready(): Promise<void> {
     const { sub } = await this.conn;
-    await sub.ping().catch(() => {});
+    await Promise.race([sub.ping().catch(() => {}), this.whenClosed]);
     // A PING on a subscribed connection is answered after the SUBSCRIBEs sent before it.
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.markClosed();
     this.counts.clear();
     await this.local.close();
     const conn = await this.conn.catch(() => undefined);
-    if (conn) await Promise.allSettled([conn.pub.quit(), conn.sub.quit()]);
+    if (conn) await Promise.allSettled([endConnection(conn.pub), endConnection(conn.sub)]);
+  }
+}
+
+/**
+ * QUIT when connected (what was sent is flushed first); otherwise drop the connection. A QUIT issued while Redis
+ * cannot be reached waits in ioredis' offline queue, forever on the subscriber (it retries without limit), and a
+ * node told to stop would hang on it.
+ */
+async function endConnection(client: Redis): Promise<void> {
+  if (client.status !== 'ready') {
+    client.disconnect();
+    return;
+  }
+  try {
+    await client.quit();
+  } catch {
+    client.disconnect();
   }
 }
