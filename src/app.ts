@@ -22,7 +22,7 @@ import { defaultWebDir, webUiRoutes } from './http/web-ui.js';
 import { gatewayRoutes } from './llm/gateway.routes.js';
 import { llmRoutes } from './llm/llm.routes.js';
 import { LlmService } from './llm/llm.service.js';
-import { BUDGETS_CHANNEL, LLM_CHANNEL, RegistrySync } from './llm/registry-sync.js';
+import { BUDGETS_CHANNEL, LLM_CHANNEL, LLM_RESYNC_MS, RegistrySync } from './llm/registry-sync.js';
 import { createEngine } from './engine/engine.module.js';
 import type { RunService } from './engine/run.service.js';
 import { createLogger } from './logger.js';
@@ -196,13 +196,17 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     stopSteps.push(() => engine.bus.close());
     // Provider, alias and price changes and budget changes committed by other nodes reach this one's registry and
     // budgets (and this one's reach theirs); unsubscribed before the bus closes.
+    // With other processes to hear from (Redis), a read every minute also catches an announcement that was lost.
+    const resyncMs = config.redis_url ? LLM_RESYNC_MS : undefined;
     const llmSync = new RegistrySync(llm.registry, engine.bus, logger, {
       channel: LLM_CHANNEL,
       what: 'LLM providers, aliases and prices',
+      resyncMs,
     });
     const budgetSync = new RegistrySync(llm.budgets, engine.bus, logger, {
       channel: BUDGETS_CHANNEL,
       what: 'LLM budgets',
+      resyncMs,
     });
     llmSync.start();
     budgetSync.start();

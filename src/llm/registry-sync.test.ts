@@ -220,4 +220,19 @@ describe('RegistrySync', () => {
     await until(() => b.loads === 1);
     b.finish();
   });
+
+  it('with resyncMs, reloads on a timer whatever was heard, and stops with stop()', async () => {
+    const registry = new FakeRegistry();
+    const s = new RegistrySync(registry, bus, logger, { channel: LLM_CHANNEL, what: 'test state', resyncMs: 20 });
+    s.start();
+    syncs.push(s);
+    for (let i = 1; i <= 3; i++) {
+      await until(() => registry.loads === i);
+      registry.finish();
+    }
+    await s.stop();
+    const after = registry.loads;
+    await new Promise((r) => setTimeout(r, 80));
+    expect(registry.loads).toBe(after);
+  });
 });

@@ -8,6 +8,8 @@ export const LLM_CHANNEL = 'llm';
 export const BUDGETS_CHANNEL = 'llm:budgets';
 /** How soon a failed reload is tried again when no further announcement comes first. */
 const RETRY_MS = 5000;
+/** How often a node with other processes to hear from re-reads anyway (a few small queries a minute). */
+export const LLM_RESYNC_MS = 60_000;
 
 /**
  * What RegistrySync needs of the state it keeps in step (the ProviderRegistry, the BudgetService): a reload from
@@ -25,6 +27,12 @@ export interface RegistrySyncOptions {
   what: string;
   /** How soon a failed reload is tried again when no further announcement comes first. */
   retryMs?: number;
+  /**
+   * Reload this often whatever was heard (unset: never). Announcements are best effort: one sent while Redis was
+   * away is lost, and without this a node would keep a deleted provider's key or a lowered budget's old limit
+   * until the next change or its restart.
+   */
+  resyncMs?: number;
 }
 
 /**
@@ -51,11 +59,13 @@ export class RegistrySync {
   private running: Promise<void> | undefined;
   private again = false;
   private retryTimer: NodeJS.Timeout | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
   private stopped = false;
 
   private readonly channel: string;
   private readonly what: string;
   private readonly retryMs: number;
+  private readonly resyncMs: number | undefined;
 
   constructor(
     private readonly state: Reloadable,
@@ -66,6 +76,7 @@ export class RegistrySync {
     this.channel = opts.channel;
     this.what = opts.what;
     this.retryMs = opts.retryMs ?? RETRY_MS;
+    this.resyncMs = opts.resyncMs;
   }
 
   start(): void {
@@ -74,6 +85,10 @@ export class RegistrySync {
       if (e.type === 'changed' && e.origin !== this.origin) this.reloadSoon();
     });
     this.state.setAnnouncer(() => this.announce());
+    if (this.resyncMs !== undefined) {
+      this.resyncTimer = setInterval(() => this.reloadSoon(), this.resyncMs);
+      this.resyncTimer.unref();
+    }
     // The state was loaded before this subscription, which Redis takes on asynchronously: a change committed
     // elsewhere in between would go unheard, so read once more once the subscription holds.
     this.bus.ready?.().then(
@@ -90,12 +105,15 @@ export class RegistrySync {
     this.state.setAnnouncer(() => {});
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
+    clearInterval(this.resyncTimer);
+    this.resyncTimer = undefined;
     await this.running;
   }
 
   private announce(): void {
     if (this.stopped) return;
-    // Best effort, as the bus is: a node that misses it keeps its old copy until the next change or its restart.
+    // Best effort, as the bus is: a node that misses it keeps its old copy until the next change, the next resync
+    // (resyncMs) or its restart.
     this.bus
       .publish(this.channel, { type: 'changed', origin: this.origin })
       .catch((err: unknown) =>
