@@ -7,6 +7,7 @@ import { SingleFlight } from '../single-flight.js';
 import type { LlmRepository } from './llm.repository.js';
 import type { BudgetsTable } from './llm.tables.js';
 import type { Budget, BudgetPeriod, BudgetScope, LlmCallContext, PutBudgetBody } from './llm.js';
+import { SerialReloads } from './registry-sync.js';
 
 /** Start of the current period (UTC) and when the next begins. */
 export function periodBounds(period: BudgetPeriod, now = new Date()): { start: Date; end: Date } {
@@ -85,8 +86,9 @@ const roundCost = (usd: number): number => Math.round(usd * 1e9) / 1e9;
 export class BudgetService {
   private budgets: BudgetsTable[] = [];
   /** The last load asked for (see `load`). */
-  private loading: Promise<void> = Promise.resolve();
-  private announce: () => void = () => {};
+  private readonly reloads = new SerialReloads(async () => {
+    this.budgets = await this.repo.listBudgets(this.db);
+  });
   /** Reservations per subject (`user:<id>`, `api_key:<id>`) with calls in flight. */
   private readonly held = new Map<string, SubjectHold>();
   /** Counts ended reservations, to order them against the checks in flight. */
@@ -161,30 +163,18 @@ export class BudgetService {
     return e;
   }
 
-  /**
-   * Reads the budgets from the database. Loads run one at a time, in call order: interleaved (a reload after a
-   * change elsewhere and one after a change here), an older read could replace a newer one's result.
-   */
+  /** Reads the budgets from the database (one load at a time, in call order). */
   load(): Promise<void> {
-    const run = this.loading.then(async () => {
-      this.budgets = await this.repo.listBudgets(this.db);
-    });
-    this.loading = run.catch(() => {});
-    return run;
+    return this.reloads.load();
   }
 
-  /**
-   * Called after each change this node commits, before its own reload: RegistrySync tells the other nodes
-   * (API nodes, workers) on the event bus. It must not throw.
-   */
+  /** RegistrySync's hook: called after each change this node commits, before its own reload. */
   setAnnouncer(announce: () => void): void {
-    this.announce = announce;
+    this.reloads.setAnnouncer(announce);
   }
 
-  /** After a committed write: the other nodes are told at once; this one reloads before answering (read-your-writes). */
-  private async committed(): Promise<void> {
-    this.announce();
-    await this.load();
+  private committed(): Promise<void> {
+    return this.reloads.committed();
   }
 
   private applicable(ctx: LlmCallContext): BudgetsTable[] {

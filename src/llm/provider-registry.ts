@@ -30,6 +30,7 @@ import { builtinPrices, DEFAULT_CONTEXT_WINDOW, lookupPrice, type PriceEntry } f
 import { createProvider } from './providers/create-provider.js';
 import type { LlmProvider } from './providers/llm-provider.js';
 import type { Route } from './router.js';
+import { SerialReloads } from './registry-sync.js';
 
 interface AliasEntry {
   alias: string;
@@ -75,8 +76,7 @@ export class ProviderRegistry {
   /** Models each provider reported when last asked. */
   private readonly discovered = new Map<string, string[]>();
   /** The last load asked for (see `load`). */
-  private loading: Promise<void> = Promise.resolve();
-  private announce: () => void = () => {};
+  private readonly reloads = new SerialReloads(() => this.loadNow());
 
   constructor(
     private readonly db: Db,
@@ -96,28 +96,21 @@ export class ProviderRegistry {
   }
 
   /**
-   * Rebuilds providers, aliases and prices from the database (and what config and environment give). Loads run one
-   * at a time, in call order: interleaved, an older read could replace a newer one's result. A failed load leaves
-   * the previous state whole (everything is read before anything is replaced).
+   * Rebuilds providers, aliases and prices from the database (and what config and environment give), one load at
+   * a time, in call order. A failed load leaves the previous state whole (everything is read before anything is
+   * replaced).
    */
   load(): Promise<void> {
-    const run = this.loading.then(() => this.loadNow());
-    this.loading = run.catch(() => {});
-    return run;
+    return this.reloads.load();
   }
 
-  /**
-   * Called after each change this node commits, before its own reload: RegistrySync tells the other nodes
-   * (API nodes, workers) on the event bus. It must not throw.
-   */
+  /** RegistrySync's hook: called after each change this node commits, before its own reload. */
   setAnnouncer(announce: () => void): void {
-    this.announce = announce;
+    this.reloads.setAnnouncer(announce);
   }
 
-  /** After a committed write: the other nodes are told at once; this one reloads before answering (read-your-writes). */
-  private async committed(): Promise<void> {
-    this.announce();
-    await this.load();
+  private committed(): Promise<void> {
+    return this.reloads.committed();
   }
 
   private async loadNow(): Promise<void> {

@@ -20,6 +20,36 @@ export interface Reloadable {
   setAnnouncer(announce: () => void): void;
 }
 
+/**
+ * What is the same in every state RegistrySync keeps in step: loads run one at a time, in call order (interleaved,
+ * an older read could replace a newer one's result), and a change this node commits is announced before its own
+ * reload, which finishes before the caller answers (read-your-writes).
+ */
+export class SerialReloads implements Reloadable {
+  private loading: Promise<void> = Promise.resolve();
+  private announce: () => void = () => {};
+
+  /** `read` reads the state from the database and replaces it (only once everything is read). */
+  constructor(private readonly read: () => Promise<void>) {}
+
+  load(): Promise<void> {
+    const run = this.loading.then(this.read);
+    this.loading = run.catch(() => {});
+    return run;
+  }
+
+  /** RegistrySync's hook, called after each change this node commits. It must not throw. */
+  setAnnouncer(announce: () => void): void {
+    this.announce = announce;
+  }
+
+  /** After a committed write: the other nodes are told at once; this one reloads before answering. */
+  async committed(): Promise<void> {
+    this.announce();
+    await this.load();
+  }
+}
+
 export interface RegistrySyncOptions {
   /** The bus channel of the announcements: one per Reloadable, so a change reloads only the state it changed. */
   channel: string;
