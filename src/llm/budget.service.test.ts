@@ -214,7 +214,13 @@ class NodeRepository extends LlmRepository {
     return true;
   }
 
+  /** Runs once at the start of the next list: another node's write landing between a change and its reload. */
+  beforeList: (() => Promise<unknown>) | undefined;
+
   override async listBudgets(db: DbOrTrx) {
+    const before = this.beforeList;
+    this.beforeList = undefined;
+    await before?.();
     this.lists++;
     const gate = this.gate;
     this.gate = undefined;
@@ -297,6 +303,16 @@ describe.each(testDialects())('BudgetService on several nodes (%s)', (dialect) =
     await Promise.all([first, second]);
     expect(repo.lists).toBe(3);
     expect(b.requestCeiling(ctx)).toBe(10);
+  });
+
+  it('answers a change with the row it wrote, even when another node deleted it before the reload', async () => {
+    const a = node();
+    await a.load();
+    const first = await a.put(admin, { scope: 'user', subject_id: user, period: 'day', max_request_tokens: 5 });
+    repo.beforeList = () => database.db.deleteFrom('budgets').where('id', '=', first.id).execute();
+    const second = await a.put(admin, { scope: 'user', subject_id: user, period: 'day', max_request_tokens: 6 });
+    expect(second).toMatchObject({ id: first.id, max_request_tokens: 6 });
+    expect(a.requestCeiling(ctx)).toBeUndefined(); // the reload saw the other node's delete
   });
 
   it('keeps its budgets when a load fails, and loads again afterwards', async () => {

@@ -361,7 +361,7 @@ export class BudgetService {
   async put(p: Principal, body: PutBudgetBody): Promise<Budget> {
     await this.assertMaySet(p, body.scope, body.subject_id);
     const now = nowIso();
-    await this.repo.upsertBudget(this.db, {
+    const written = await this.repo.upsertBudget(this.db, {
       id: randomUUID(),
       scope: body.scope,
       subject_id: body.subject_id,
@@ -374,10 +374,8 @@ export class BudgetService {
       updated_at: now,
     });
     await this.committed();
-    const row = this.budgets.find(
-      (b) => b.scope === body.scope && b.subject_id === body.subject_id && b.period === body.period,
-    )!;
-    return this.toBudget(row);
+    // The row as written, not as the reload found it: another node may have deleted it in between.
+    return this.toBudget(written);
   }
 
   async remove(p: Principal, id: string): Promise<void> {

@@ -168,8 +168,9 @@ export class LlmRepository {
     return db.selectFrom('budgets').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
-  async upsertBudget(db: DbOrTrx, row: BudgetsTable): Promise<void> {
-    await db
+  /** Inserts or updates the budget of (scope, subject, period); returns the row as written (its id is the first one's). */
+  async upsertBudget(db: DbOrTrx, row: BudgetsTable): Promise<BudgetsTable> {
+    return db
       .insertInto('budgets')
       .values(row)
       .onConflict((oc) =>
@@ -181,7 +182,8 @@ export class LlmRepository {
           updated_at: row.updated_at,
         }),
       )
-      .execute();
+      .returningAll()
+      .executeTakeFirstOrThrow();
   }
 
   async deleteBudget(db: DbOrTrx, id: string): Promise<boolean> {
