@@ -198,20 +198,14 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     // budgets (and this one's reach theirs); unsubscribed before the bus closes.
     // With other processes to hear from (Redis), a read every minute also catches an announcement that was lost.
     const resyncMs = config.redis_url ? LLM_RESYNC_MS : undefined;
-    const llmSync = new RegistrySync(llm.registry, engine.bus, logger, {
-      channel: LLM_CHANNEL,
-      what: 'LLM providers, aliases and prices',
-      resyncMs,
-    });
-    const budgetSync = new RegistrySync(llm.budgets, engine.bus, logger, {
-      channel: BUDGETS_CHANNEL,
-      what: 'LLM budgets',
-      resyncMs,
-    });
-    llmSync.start();
-    budgetSync.start();
-    stopSteps.push(() => llmSync.stop());
-    stopSteps.push(() => budgetSync.stop());
+    for (const [state, channel, what] of [
+      [llm.registry.reloads, LLM_CHANNEL, 'LLM providers, aliases and prices'],
+      [llm.budgets.reloads, BUDGETS_CHANNEL, 'LLM budgets'],
+    ] as const) {
+      const sync = new RegistrySync(state, engine.bus, logger, { channel, what, resyncMs });
+      sync.start();
+      stopSteps.push(() => sync.stop());
+    }
     // Chat events also go to `user:<id>` on the bus, which the WebSocket hub serves.
     const chat = createChatService({ db, llm, agents, memory, publish: (ch, e) => engine.bus.publish(ch, e) });
     const services: Services = {

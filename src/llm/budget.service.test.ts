@@ -255,7 +255,7 @@ describe.each(testDialects())('BudgetService on several nodes (%s)', (dialect) =
     await b.load();
     // What A held when it announced: the announcement comes before A's own reload.
     const seenAtAnnounce: (number | undefined)[] = [];
-    a.setAnnouncer(() => seenAtAnnounce.push(a.requestCeiling(ctx)));
+    a.reloads.setAnnouncer(() => seenAtAnnounce.push(a.requestCeiling(ctx)));
 
     const set = await a.put(admin, { scope: 'user', subject_id: user, period: 'day', max_request_tokens: 100 });
     expect(seenAtAnnounce).toEqual([undefined]);

@@ -85,8 +85,8 @@ const roundCost = (usd: number): number => Math.round(usd * 1e9) / 1e9;
  */
 export class BudgetService {
   private budgets: BudgetsTable[] = [];
-  /** The last load asked for (see `load`). */
-  private readonly reloads = new SerialReloads(async () => {
+  /** Loads one at a time; announces each committed change (RegistrySync keeps the other nodes in step). */
+  readonly reloads = new SerialReloads(async () => {
     this.budgets = await this.repo.listBudgets(this.db);
   });
   /** Reservations per subject (`user:<id>`, `api_key:<id>`) with calls in flight. */
@@ -166,15 +166,6 @@ export class BudgetService {
   /** Reads the budgets from the database (one load at a time, in call order). */
   load(): Promise<void> {
     return this.reloads.load();
-  }
-
-  /** RegistrySync's hook: called after each change this node commits, before its own reload. */
-  setAnnouncer(announce: () => void): void {
-    this.reloads.setAnnouncer(announce);
-  }
-
-  private committed(): Promise<void> {
-    return this.reloads.committed();
   }
 
   private applicable(ctx: LlmCallContext): BudgetsTable[] {
@@ -373,7 +364,7 @@ export class BudgetService {
       created_at: now,
       updated_at: now,
     });
-    await this.committed();
+    await this.reloads.committed();
     // The row as written, not as the reload found it: another node may have deleted it in between.
     return this.toBudget(written);
   }
@@ -383,7 +374,7 @@ export class BudgetService {
     if (!row) throw new AppError('BUDGET_NOT_FOUND', undefined, { id });
     await this.assertMaySet(p, row.scope as BudgetScope, row.subject_id);
     await this.repo.deleteBudget(this.db, id);
-    await this.committed();
+    await this.reloads.committed();
   }
 }
 

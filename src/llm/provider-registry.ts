@@ -75,8 +75,8 @@ export class ProviderRegistry {
   private readonly shadowWarned = new Set<string>();
   /** Models each provider reported when last asked. */
   private readonly discovered = new Map<string, string[]>();
-  /** The last load asked for (see `load`). */
-  private readonly reloads = new SerialReloads(() => this.loadNow());
+  /** Loads one at a time; announces each committed change (RegistrySync keeps the other nodes in step). */
+  readonly reloads = new SerialReloads(() => this.loadNow());
 
   constructor(
     private readonly db: Db,
@@ -102,15 +102,6 @@ export class ProviderRegistry {
    */
   load(): Promise<void> {
     return this.reloads.load();
-  }
-
-  /** RegistrySync's hook: called after each change this node commits, before its own reload. */
-  setAnnouncer(announce: () => void): void {
-    this.reloads.setAnnouncer(announce);
-  }
-
-  private committed(): Promise<void> {
-    return this.reloads.committed();
   }
 
   private async loadNow(): Promise<void> {
@@ -322,7 +313,7 @@ export class ProviderRegistry {
       lookupPrice(name, this.prices)?.context_window ??
       lookupPrice(name, this.configPrices)?.context_window ??
       lookupPrice(name, builtinPrices)?.context_window ??
-      undefined;
+      undefined; // a null window is as unknown as a missing one
     const slash = model.indexOf('/');
     return known(model) ?? (slash > 0 ? known(model.slice(slash + 1)) : undefined);
   }
@@ -387,7 +378,7 @@ export class ProviderRegistry {
       }
       throw err;
     }
-    await this.committed();
+    await this.reloads.committed();
     return this.getProvider(row.id);
   }
 
@@ -422,7 +413,7 @@ export class ProviderRegistry {
       throw err;
     }
     this.discovered.delete(e.config.name);
-    await this.committed();
+    await this.reloads.committed();
     return this.getProvider(id);
   }
 
@@ -431,7 +422,7 @@ export class ProviderRegistry {
     if (e.config.source !== 'api' || !e.row) throw new AppError('PROVIDER_READ_ONLY', undefined, { id });
     await this.repo.deleteProvider(this.db, id);
     this.discovered.delete(e.config.name);
-    await this.committed();
+    await this.reloads.committed();
   }
 
   /** Asks one provider for its models: the health check behind `/providers/:id/test` and `/models`. */
@@ -527,7 +518,7 @@ export class ProviderRegistry {
       updated_by: p.userId,
       updated_at: nowIso(),
     });
-    await this.committed();
+    await this.reloads.committed();
     return { ...this.aliases.get(alias)! };
   }
 
@@ -537,7 +528,7 @@ export class ProviderRegistry {
       if (this.configAliases.has(alias)) throw new AppError('ALIAS_READ_ONLY', undefined, { alias });
       throw new AppError('ALIAS_NOT_FOUND', undefined, { alias });
     }
-    await this.committed();
+    await this.reloads.committed();
   }
 
   // ---- prices API
@@ -565,7 +556,7 @@ export class ProviderRegistry {
       updated_by: p.userId,
       updated_at: nowIso(),
     });
-    await this.committed();
+    await this.reloads.committed();
     return this.listPrices().find((x) => x.model === model)!;
   }
 
@@ -575,7 +566,7 @@ export class ProviderRegistry {
       if (this.configPrices.has(model)) throw new AppError('PRICE_READ_ONLY', undefined, { model });
       throw new AppError('PRICE_NOT_FOUND', undefined, { model });
     }
-    await this.committed();
+    await this.reloads.committed();
   }
 }
 

@@ -12,8 +12,8 @@ const RETRY_MS = 5000;
 export const LLM_RESYNC_MS = 60_000;
 
 /**
- * What RegistrySync needs of the state it keeps in step (the ProviderRegistry, the BudgetService): a reload from
- * the database, and a hook it calls after each change it commits.
+ * What RegistrySync needs of the state it keeps in step (the `reloads` of the ProviderRegistry and of the
+ * BudgetService): a reload from the database, and a hook it calls after each change it commits.
  */
 export interface Reloadable {
   load(): Promise<void>;
@@ -92,31 +92,21 @@ export class RegistrySync {
   private resyncTimer: NodeJS.Timeout | undefined;
   private stopped = false;
 
-  private readonly channel: string;
-  private readonly what: string;
-  private readonly retryMs: number;
-  private readonly resyncMs: number | undefined;
-
   constructor(
     private readonly state: Reloadable,
     private readonly bus: EventBus,
     private readonly logger: Logger,
-    opts: RegistrySyncOptions,
-  ) {
-    this.channel = opts.channel;
-    this.what = opts.what;
-    this.retryMs = opts.retryMs ?? RETRY_MS;
-    this.resyncMs = opts.resyncMs;
-  }
+    private readonly opts: RegistrySyncOptions,
+  ) {}
 
   start(): void {
     this.stopped = false;
-    this.unsubscribe = this.bus.subscribe(this.channel, (e) => {
+    this.unsubscribe = this.bus.subscribe(this.opts.channel, (e) => {
       if (e.type === 'changed' && e.origin !== this.origin) this.reloadSoon();
     });
     this.state.setAnnouncer(() => this.announce());
-    if (this.resyncMs !== undefined) {
-      this.resyncTimer = setInterval(() => this.reloadSoon(), this.resyncMs);
+    if (this.opts.resyncMs !== undefined) {
+      this.resyncTimer = setInterval(() => this.reloadSoon(), this.opts.resyncMs);
       this.resyncTimer.unref();
     }
     // The state was loaded before this subscription, which Redis takes on asynchronously: a change committed
@@ -145,9 +135,9 @@ export class RegistrySync {
     // Best effort, as the bus is: a node that misses it keeps its old copy until the next change, the next resync
     // (resyncMs) or its restart.
     this.bus
-      .publish(this.channel, { type: 'changed', origin: this.origin })
+      .publish(this.opts.channel, { type: 'changed', origin: this.origin })
       .catch((err: unknown) =>
-        this.logger.warn({ err, channel: this.channel }, `announcing a change of ${this.what} failed`),
+        this.logger.warn({ err, channel: this.opts.channel }, `announcing a change of ${this.opts.what} failed`),
       );
   }
 
@@ -170,12 +160,15 @@ export class RegistrySync {
         await this.state.load();
       } catch (err) {
         // With another announcement already in, the loop tries again at once; otherwise a timer does.
-        this.logger.error({ err, channel: this.channel }, `reloading ${this.what} after a change elsewhere failed`);
+        this.logger.error(
+          { err, channel: this.opts.channel },
+          `reloading ${this.opts.what} after a change elsewhere failed`,
+        );
         if (!this.again && !this.stopped) {
           this.retryTimer = setTimeout(() => {
             this.retryTimer = undefined;
             this.reloadSoon();
-          }, this.retryMs);
+          }, this.opts.retryMs ?? RETRY_MS);
           this.retryTimer.unref();
         }
       }
