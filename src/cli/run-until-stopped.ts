@@ -1,27 +1,28 @@
 import type { Logger } from 'pino';
 import type { App } from '../app.js';
-import type { StopSignals } from './stop-signals.js';
+import type { Config } from '../config/config.js';
+import { createLogger } from '../logger.js';
+import { StopSignals } from './stop-signals.js';
 
 export interface RunUntilStoppedOptions {
-  signals: StopSignals;
-  logger: Logger;
-  /** How long a stop may take before the process gives up with exit code 1. */
-  timeoutMs: number;
+  config: Config;
+  /** Those main.ts caught from its first line; without them (in-process tests) they are caught here. */
+  signals: StopSignals | undefined;
   /** Builds (and for `serve` opens) the app; gives up at its next step once `abort` fires. */
-  start: (abort: AbortSignal) => Promise<App>;
+  start: (abort: AbortSignal, logger: Logger) => Promise<App>;
   /** Logged when the stop begins and when it is done. */
   messages: { stopping: string; stopped: string };
 }
 
 /**
  * Runs `serve` or `worker` until SIGTERM or SIGINT, then stops and exits: 0 once everything is closed, 1 when
- * the stop fails or outlasts `timeoutMs`. A signal that comes while the app is still starting (migrating,
+ * the stop fails or outlasts `shutdown_timeout`. A signal that comes while the app is still starting (migrating,
  * building the server) aborts the start, which closes what it had opened (the database last), and also
  * exits 0: a stop requested during start-up is a stop, not a crash. Resolves once started; rejects when the
  * start fails for any other reason (the caller prints it and exits 1).
  */
 export async function runUntilStopped(o: RunUntilStoppedOptions): Promise<void> {
-  const { logger } = o;
+  const logger = createLogger(o.config);
   const abort = new AbortController();
   const exit = (code: number): void => {
     logger.flush?.();
@@ -30,17 +31,17 @@ export async function runUntilStopped(o: RunUntilStoppedOptions): Promise<void> 
   const aborted = (err: unknown): boolean => abort.signal.aborted && err === abort.signal.reason;
   // Begins a turn later, once the signals are taken over below: a signal caught while Clarion was loading has
   // then aborted the start before it opens anything.
-  const started = Promise.resolve().then(() => o.start(abort.signal));
+  const started = Promise.resolve().then(() => o.start(abort.signal, logger));
   let stopping = false;
 
-  o.signals.handle((signal) => {
+  (o.signals ?? new StopSignals()).handle((signal) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, o.messages.stopping);
     const timer = setTimeout(() => {
       logger.error('shutdown timed out');
       exit(1);
-    }, o.timeoutMs);
+    }, o.config.shutdown_timeout);
     timer.unref();
     abort.abort();
     // The app, once started, finishes in-flight requests and closes; an aborted start has closed itself.

@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
 import { createApp } from '../app.js';
-import { createLogger } from '../logger.js';
 import { configFrom } from './context.js';
 import { runUntilStopped } from './run-until-stopped.js';
-import { StopSignals } from './stop-signals.js';
+import type { StopSignals } from './stop-signals.js';
 
 /** `signals` are those main.ts caught from the start; without them (in-process tests) they are caught here. */
 export function registerServeCommand(program: Command, signals?: StopSignals): void {
@@ -12,14 +11,12 @@ export function registerServeCommand(program: Command, signals?: StopSignals): v
     .description('serve the API and web UI (default command)')
     .action(async (_opts, cmd: Command) => {
       const config = configFrom(cmd);
-      const logger = createLogger(config);
       // Finish in-flight requests, then close the database; give up after shutdown_timeout.
       await runUntilStopped({
-        signals: signals ?? new StopSignals(),
-        logger,
-        timeoutMs: config.shutdown_timeout,
+        config,
+        signals,
         messages: { stopping: 'shutting down', stopped: 'stopped' },
-        start: async (abort) => {
+        start: async (abort, logger) => {
           const app = await createApp(config, { logger, signal: abort });
           if (abort.aborted) return app;
           try {

@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
 import { createApp } from '../app.js';
-import { createLogger } from '../logger.js';
 import { configFrom } from './context.js';
 import { runUntilStopped } from './run-until-stopped.js';
-import { StopSignals } from './stop-signals.js';
+import type { StopSignals } from './stop-signals.js';
 
 /** `clarion worker`: only the workflow executor, no HTTP; run several against one PostgreSQL to scale out. */
 export function registerWorkerCommand(program: Command, signals?: StopSignals): void {
@@ -12,13 +11,11 @@ export function registerWorkerCommand(program: Command, signals?: StopSignals): 
     .description('run only the workflow executor (no HTTP server); scale out by starting more')
     .action(async (_opts, cmd: Command) => {
       const config = configFrom(cmd);
-      const logger = createLogger(config);
       await runUntilStopped({
-        signals: signals ?? new StopSignals(),
-        logger,
-        timeoutMs: config.shutdown_timeout,
+        config,
+        signals,
         messages: { stopping: 'worker stopping', stopped: 'worker stopped' },
-        start: async (abort) => {
+        start: async (abort, logger) => {
           const app = await createApp(config, { logger, startEngine: true, signal: abort });
           if (!abort.aborted) logger.info({ database: app.database.location }, 'clarion worker started');
           return app;
