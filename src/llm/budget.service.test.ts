@@ -7,6 +7,7 @@ import type { Database, DbOrTrx } from '../db/database.js';
 import { nowIso } from '../db/time.js';
 import { BudgetService } from './budget.service.js';
 import { LlmRepository } from './llm.repository.js';
+import type { BudgetsTable } from './llm.tables.js';
 
 /** The real repository, with a way to hold a spend query's answer back (a check that reads spend slowly). */
 class GatedRepository extends LlmRepository {
@@ -24,6 +25,26 @@ class GatedRepository extends LlmRepository {
   }
 }
 
+/** A day budget on `user`, as an admin would set it. */
+function dailyUserBudget(
+  user: string,
+  limits: { max_tokens?: number; max_cost?: number; max_request_tokens?: number },
+): BudgetsTable {
+  const now = nowIso();
+  return {
+    id: randomUUID(),
+    scope: 'user',
+    subject_id: user,
+    period: 'day',
+    max_tokens: limits.max_tokens ?? null,
+    max_cost: limits.max_cost ?? null,
+    max_request_tokens: limits.max_request_tokens ?? null,
+    set_by: 'admin',
+    created_at: now,
+    updated_at: now,
+  };
+}
+
 const admin = { userId: 'admin', role: 'admin', permissions: new Set(['budget:manage']) } as unknown as Principal;
 
 describe.each(testDialects())('BudgetService reservations (%s)', (dialect) => {
@@ -35,19 +56,7 @@ describe.each(testDialects())('BudgetService reservations (%s)', (dialect) => {
   const ctx = { userId: user };
 
   const setBudget = async (fields: { max_tokens?: number; max_cost?: number }) => {
-    const now = nowIso();
-    await repo.upsertBudget(database.db, {
-      id: randomUUID(),
-      scope: 'user',
-      subject_id: user,
-      period: 'day',
-      max_tokens: fields.max_tokens ?? null,
-      max_cost: fields.max_cost ?? null,
-      max_request_tokens: null,
-      set_by: 'admin',
-      created_at: now,
-      updated_at: now,
-    });
+    await repo.upsertBudget(database.db, dailyUserBudget(user, fields));
     await budgets.load();
   };
 
@@ -283,19 +292,7 @@ describe.each(testDialects())('BudgetService on several nodes (%s)', (dialect) =
     repo.gate = new Promise<void>((r) => (open = r));
     const first = b.load();
     // A budget committed elsewhere while the first load is held; the second load is asked for after it.
-    const now = nowIso();
-    await repo.upsertBudget(database.db, {
-      id: randomUUID(),
-      scope: 'user',
-      subject_id: user,
-      period: 'day',
-      max_tokens: null,
-      max_cost: null,
-      max_request_tokens: 10,
-      set_by: 'admin',
-      created_at: now,
-      updated_at: now,
-    });
+    await repo.upsertBudget(database.db, dailyUserBudget(user, { max_request_tokens: 10 }));
     const second = b.load();
     await new Promise((r) => setTimeout(r, 20));
     expect(repo.lists).toBe(2); // the second waits for the first
