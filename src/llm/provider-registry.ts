@@ -510,16 +510,18 @@ export class ProviderRegistry {
         if (body.delegate[f] === alias) throw invalid(`/delegate/${f}`, 'cannot name the alias itself');
       }
     }
-    await this.repo.upsertAlias(this.db, {
+    const row = {
       alias,
       strategy: body.strategy ?? 'fallback',
       deployments: toJson(body.deployments),
       delegate: body.delegate ? toJson(body.delegate) : null,
       updated_by: p.userId,
       updated_at: nowIso(),
-    });
+    };
+    await this.repo.upsertAlias(this.db, row);
     await this.reloads.committed();
-    return { ...this.aliases.get(alias)! };
+    // What was written (every column), not what the reload found: another node may have deleted it in between.
+    return this.aliasOf(row);
   }
 
   /** Deletes a stored alias (a configured one of the same name then applies again); configured ones are read-only. */
@@ -544,7 +546,7 @@ export class ProviderRegistry {
   }
 
   async putPrice(p: Principal, model: string, body: PutPriceBody): Promise<ModelPrice> {
-    await this.repo.upsertPrice(this.db, {
+    const row = {
       model,
       input_per_mtok: body.input_per_mtok,
       output_per_mtok: body.output_per_mtok,
@@ -555,9 +557,12 @@ export class ProviderRegistry {
         null,
       updated_by: p.userId,
       updated_at: nowIso(),
-    });
+    };
+    await this.repo.upsertPrice(this.db, row);
     await this.reloads.committed();
-    return this.listPrices().find((x) => x.model === model)!;
+    // What was written, not what the reload found (as putAlias).
+    const { input_per_mtok, output_per_mtok, context_window } = row;
+    return { model, input_per_mtok, output_per_mtok, context_window, source: 'override' };
   }
 
   /** Deletes a stored override (a configured price then applies again); configured prices are read-only. */
