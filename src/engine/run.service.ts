@@ -13,7 +13,7 @@ import { publishRunEvent, toRunEvent, type RunEvent, type StoredEvent } from './
 import type { RunDetail, RunSummary } from './run.js';
 import type { RunRepository } from './run.repository.js';
 import { FatalTaskError } from './task-errors.js';
-import { v7 as uuidv7 } from 'uuid';
+import { timeOrderedId } from '../db/time-ordered-id.js';
 
 export interface StartRunRequest {
   inputs?: Record<string, unknown> | undefined;
@@ -54,7 +54,7 @@ export class RunService {
     }
     const now = nowIso();
     const row: RunsTable = {
-      id: uuidv7(),
+      id: timeOrderedId(),
       user_id: userId,
       workflow_id: wf.id,
       workflow_version: wf.version,

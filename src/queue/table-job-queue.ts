@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import type { Db, Dialect } from '../db/database.js';
 import { fromJson, toJson } from '../db/json.js';
 import type { EnqueueOptions, JobQueue, LeasedJob } from './job-queue.js';
-import { v7 as uuidv7 } from 'uuid';
+import { timeOrderedId } from '../db/time-ordered-id.js';
 
 const READY = 'ready';
 const LEASED = 'leased';
@@ -38,7 +38,7 @@ export class TableJobQueue implements JobQueue {
     // One statement, so two enqueuers of the same key cannot both insert.
     await sql`
       insert into jobs (id, queue, job_key, payload, status, available_at, attempts, created_at, updated_at)
-      values (${uuidv7()}, ${queue}, ${key}, ${toJson(payload)}, ${READY}, ${at}, 0, ${nowS}, ${nowS})
+      values (${timeOrderedId()}, ${queue}, ${key}, ${toJson(payload)}, ${READY}, ${at}, 0, ${nowS}, ${nowS})
       on conflict (queue, job_key) do update set
         payload = excluded.payload,
         updated_at = excluded.updated_at,
