@@ -20,7 +20,7 @@ import { publishRunEvent, type StoredEvent } from './run-events.js';
 import type { RunRepository } from './run.repository.js';
 import { RunState, stepKey, TERMINAL_STEP } from './run-state.js';
 import { FatalTaskError, RetryLaterError, WaitForPersonError, WaitForRunError } from './task-errors.js';
-import { v7 as uuidv7 } from 'uuid';
+import { timeOrderedId } from '../db/time-ordered-id.js';
 
 export const RUN_QUEUE = 'runs';
 
@@ -386,6 +386,9 @@ export class Executor {
       return { done: true };
     }
 
+    // A run whose only event is its run.queued has never started, so it has no step rows to read (every write
+    // of a step row appends an event in the same transaction; a retried run has its run.retried).
+    const neverStarted = run.status === 'queued' && Number(run.event_seq) <= 1;
     if (run.status === 'queued') {
       // The limits are counted and the run started in one transaction, serialised per user and workflow
       // (lockRunStarts), so runs starting at once on several workers cannot all pass the same count.
@@ -417,7 +420,7 @@ export class Executor {
       run = { ...run, status: 'running' };
     }
 
-    const state = new RunState(def, await runs.steps(db, run.id));
+    const state = new RunState(def, neverStarted ? [] : await runs.steps(db, run.id));
     const deadline =
       def.timeout !== undefined ? Date.parse(run.started_at!) + (parseDuration(def.timeout) ?? 0) : undefined;
     const inflight = new Map<string, Promise<void>>();
@@ -733,7 +736,7 @@ export class Executor {
       );
     }
     const idempotencyKey = `${run.id}:${key}:${attempt}`;
-    const attemptId = uuidv7();
+    const attemptId = timeOrderedId();
     const started = Date.now();
     const startedIso = new Date(started).toISOString();
     const attemptRow: StepAttemptsTable = {
