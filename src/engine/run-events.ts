@@ -32,9 +32,11 @@ export function toRunEvent(e: StoredEvent): RunEvent {
  * `_user`) so the WebSocket hub can check who may see it; the hub strips it before sending.
  */
 export async function publishRunEvent(bus: EventBus, e: StoredEvent): Promise<void> {
+  const channels = [`run:${e.run_id}`, `workflow:${e.workflow_id}`, `user:${e.user_id}`];
+  if (e.type.startsWith('run.')) channels.push('dashboard');
+  // On the in-process bus most events have no listener (nobody is watching that run): skip parsing and copying.
+  const live = bus.listened ? channels.filter((c) => bus.listened!(c)) : channels;
+  if (live.length === 0) return;
   const ev = { ...toRunEvent(e), _user: e.user_id };
-  await bus.publish(`run:${e.run_id}`, ev);
-  await bus.publish(`workflow:${e.workflow_id}`, ev);
-  await bus.publish(`user:${e.user_id}`, ev);
-  if (e.type.startsWith('run.')) await bus.publish('dashboard', ev);
+  for (const c of live) await bus.publish(c, ev);
 }

@@ -12,6 +12,11 @@ export interface EventBus {
   /** Returns the unsubscribe function. */
   subscribe(channel: string, handler: (event: BusEvent) => void): () => void;
   /**
+   * False when publishing on `channel` would reach nobody, so a publisher may skip building the event. Only a bus
+   * that sees every subscriber (the in-process one) implements it; others reach other processes.
+   */
+  listened?(channel: string): boolean;
+  /**
    * Resolves once every subscription made so far is in effect, where subscribing is asynchronous (Redis). A part
    * that loads state and then subscribes to its changes reads again after this, to catch what came in between.
    */

@@ -23,6 +23,10 @@ export class InProcessEventBus implements EventBus {
     return Promise.resolve();
   }
 
+  listened(channel: string): boolean {
+    return !this.closed && this.channels.has(channel);
+  }
+
   subscribe(channel: string, handler: (event: BusEvent) => void): () => void {
     let set = this.channels.get(channel);
     if (!set) {
