@@ -535,11 +535,16 @@ export class ProviderRegistry {
 
   // ---- prices API
 
+  /**
+   * Every known price, with the context window chat uses for that name: an entry saved without a window shows the
+   * one from the level below (as `contextWindow` applies it), not null.
+   */
   listPrices(): ModelPrice[] {
     return [...this.prices]
       .map(([model, e]) => ({
         model,
         ...e,
+        context_window: e.context_window ?? this.modelWindow(model) ?? null,
         source: this.priceSources.get(model) ?? ('builtin' as const),
       }))
       .sort((a, b) => a.model.localeCompare(b.model));
@@ -560,8 +565,9 @@ export class ProviderRegistry {
     };
     await this.repo.upsertPrice(this.db, row);
     await this.reloads.committed();
-    // What was written, not what the reload found (as putAlias).
-    const { input_per_mtok, output_per_mtok, context_window } = row;
+    // What was written, not what the reload found (as putAlias); with the window that applies when none was given.
+    const { input_per_mtok, output_per_mtok } = row;
+    const context_window = row.context_window ?? this.modelWindow(model) ?? null;
     return { model, input_per_mtok, output_per_mtok, context_window, source: 'override' };
   }
 

@@ -219,6 +219,20 @@ llm_prices:
     expect(overridden.body).toMatchObject({ input_per_mtok: 1, source: 'override', context_window: 128000 });
     expect((await s.request('DELETE', '/api/v1/model-prices/gpt-4o-mini', { token: s.admin.token })).status).toBe(204);
     expect(await priceOf()).toMatchObject({ input_per_mtok: 1000, source: 'config' });
+
+    // A dated name no table lists exactly, priced without a window: the list and the answer show the window chat
+    // applies to it (gpt-4o-mini's, by prefix), not null.
+    const dated = await s.request('PUT', '/api/v1/model-prices/gpt-4o-mini-2024-07-18', {
+      token: s.admin.token,
+      body: { input_per_mtok: 0.15, output_per_mtok: 0.6 },
+    });
+    expect(dated.status, dated.text).toBe(200);
+    expect(dated.body).toMatchObject({ model: 'gpt-4o-mini-2024-07-18', context_window: 128000, source: 'override' });
+    const listed = (await get('/api/v1/model-prices')).body.items.find(
+      (p: { model: string }) => p.model === 'gpt-4o-mini-2024-07-18',
+    );
+    expect(listed).toMatchObject({ input_per_mtok: 0.15, context_window: 128000, source: 'override' });
+    await s.request('DELETE', '/api/v1/model-prices/gpt-4o-mini-2024-07-18', { token: s.admin.token });
   });
 
   it('lets a provider stored over the API hide a configured one of the same name until it is deleted', async () => {
