@@ -206,6 +206,11 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       sync.start();
       stopSteps.push(() => sync.stop());
     }
+    // A deleted user's budgets (and their keys') go with them by foreign key; the budgets held in memory here and,
+    // through the announcement, on other nodes, are read again.
+    users.onRemoved(() =>
+      llm.budgets.reloads.committed().catch((err: unknown) => logger.warn({ err }, 'budgets reload failed')),
+    );
     // Chat events also go to `user:<id>` on the bus, which the WebSocket hub serves.
     const chat = createChatService({ db, llm, agents, memory, publish: (ch, e) => engine.bus.publish(ch, e) });
     const services: Services = {

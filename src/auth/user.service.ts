@@ -153,6 +153,16 @@ export class UserService {
       });
   }
 
+  private readonly removedListeners: ((id: string) => Promise<void>)[] = [];
+
+  /**
+   * Calls `listener` after a user's deletion committed: for state other modules keep in memory about users (the
+   * rows themselves go with the user, by foreign key). The listener handles its own failures.
+   */
+  onRemoved(listener: (id: string) => Promise<void>): void {
+    this.removedListeners.push(listener);
+  }
+
   async remove(actor: Principal, id: string): Promise<void> {
     await this.narrowing(
       this.db.transaction().execute(async (trx) => {
@@ -166,6 +176,7 @@ export class UserService {
         await this.users.delete(trx, id);
       }),
     );
+    for (const listener of this.removedListeners) await listener(id);
   }
 
   /** Sets a new password (generated when none is given); the user must change it at next sign-in. */

@@ -35,6 +35,8 @@ function dailyUserBudget(
     id: randomUUID(),
     scope: 'user',
     subject_id: user,
+    user_id: user,
+    api_key_id: null,
     period: 'day',
     max_tokens: limits.max_tokens ?? null,
     max_cost: limits.max_cost ?? null,
@@ -43,6 +45,25 @@ function dailyUserBudget(
     created_at: now,
     updated_at: now,
   };
+}
+
+/** The user a budget is on: budgets reference their subject, so it must exist. */
+async function insertUser(db: DbOrTrx, id: string): Promise<void> {
+  const now = nowIso();
+  await db
+    .insertInto('users')
+    .values({
+      id,
+      username: id,
+      email: `${id}@x.test`,
+      password_hash: 'x',
+      role: 'operator',
+      disabled: 0,
+      must_change_password: 0,
+      created_at: now,
+      updated_at: now,
+    })
+    .execute();
 }
 
 const admin = { userId: 'admin', role: 'admin', permissions: new Set(['budget:manage']) } as unknown as Principal;
@@ -95,6 +116,7 @@ describe.each(testDialects())('BudgetService reservations (%s)', (dialect) => {
 
   beforeEach(async () => {
     ({ database, close } = await openTestDatabase(dialect));
+    await insertUser(database.db, user);
     repo = new GatedRepository();
     // Every check reads spend from the usage table (the race below is about such a read).
     budgets = new BudgetService(
@@ -253,6 +275,7 @@ describe.each(testDialects())('BudgetService on several nodes (%s)', (dialect) =
 
   beforeEach(async () => {
     ({ database, close } = await openTestDatabase(dialect));
+    await insertUser(database.db, user);
     repo = new NodeRepository();
   });
   afterEach(async () => close());

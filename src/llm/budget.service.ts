@@ -356,6 +356,8 @@ export class BudgetService {
       id: randomUUID(),
       scope: body.scope,
       subject_id: body.subject_id,
+      user_id: body.scope === 'user' ? body.subject_id : null,
+      api_key_id: body.scope === 'api_key' ? body.subject_id : null,
       period: body.period,
       max_tokens: body.max_tokens ?? null,
       max_cost: body.max_cost ?? null,

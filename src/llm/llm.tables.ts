@@ -62,6 +62,10 @@ export interface BudgetsTable {
   id: string;
   scope: string;
   subject_id: string;
+  /** `subject_id` again when the scope is `user` (else null): the foreign key that deletes the budget with the user. */
+  user_id: string | null;
+  /** `subject_id` again when the scope is `api_key` (else null): deleted with the key (and so with its user). */
+  api_key_id: string | null;
   period: string;
   max_tokens: number | null;
   max_cost: number | null;

@@ -277,6 +277,38 @@ describe.each(testDialects())('LLM gateway on %s', (dialect) => {
     expect(up2.calls.length).toBe(before);
   });
 
+  it('deletes the budgets on a user and on their keys with the user', async () => {
+    const u = await s.createUser('operator');
+    const k = await s.request('POST', '/api/v1/api-keys', { token: u.token, body: { name: 'doomed' } });
+    for (const [scope, subject_id] of [
+      ['user', u.id],
+      ['api_key', k.body.api_key.id],
+    ]) {
+      const put = await s.request('PUT', '/api/v1/budgets', {
+        token: s.admin.token,
+        body: { scope, subject_id, period: 'day', max_tokens: 1000 },
+      });
+      expect(put.status, put.text).toBe(200);
+    }
+    const subjects = async () =>
+      (await s.request('GET', '/api/v1/budgets', { token: s.admin.token })).body.items.map(
+        (b: { subject_id: string }) => b.subject_id,
+      );
+    expect(await subjects()).toEqual(expect.arrayContaining([u.id, k.body.api_key.id]));
+
+    expect((await s.request('DELETE', `/api/v1/users/${u.id}`, { token: s.admin.token })).status).toBe(204);
+    const left = await subjects();
+    expect(left).not.toContain(u.id);
+    expect(left).not.toContain(k.body.api_key.id);
+    // Gone from the table too, not only from this node's memory.
+    const rows = await s.app.database.db
+      .selectFrom('budgets')
+      .select('id')
+      .where('subject_id', 'in', [u.id, k.body.api_key.id])
+      .execute();
+    expect(rows).toEqual([]);
+  });
+
   it('ends a stream that breaks midway with an error event and records it', async () => {
     const p = await provider(up2);
     up2.behave({ text: 'one two three four five', dropAfterChunks: 2 });
