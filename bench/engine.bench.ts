@@ -124,23 +124,33 @@ async function countDone(app: App, workflowId: string): Promise<number> {
 
 /**
  * Resolves once `n` runs of the workflow have ended: counted from the run events on the bus as they are published
- * (no polling query competing with the engine for the event loop, no 20 ms granularity), then checked once.
+ * (no query every 20 ms competing with the engine for the event loop and rounding the time up). A count from the
+ * table once a second keeps the process alive (the executor's own timers do not) and settles any doubt.
  */
 async function waitAll(c: Ctx, workflowId: string, n: number): Promise<void> {
   const { app } = c;
   let ended = await countDone(app, workflowId);
   if (ended >= n) return;
-  await new Promise<void>((resolve) => {
+  await new Promise<void>((resolve, reject) => {
+    const finish = () => {
+      off();
+      clearInterval(check);
+      resolve();
+    };
+    // The events say when to look; the table says whether all have ended (an event may come for a run the first
+    // count already saw).
+    const confirm = () =>
+      countDone(app, workflowId).then((done) => {
+        ended = done;
+        if (done >= n) finish();
+      }, reject);
     const off = c.engine.bus.subscribe(`workflow:${workflowId}`, (e) => {
-      if (e.type === 'run.completed' || e.type === 'run.failed' || e.type === 'run.cancelled') ended += 1;
-      if (ended >= n) {
-        off();
-        resolve();
-      }
+      if (e.type !== 'run.completed' && e.type !== 'run.failed' && e.type !== 'run.cancelled') return;
+      ended += 1;
+      if (ended === n) void confirm();
     });
+    const check = setInterval(() => void confirm(), 1000);
   });
-  // The count above and the events may overlap by the runs that ended while subscribing: confirm from the table.
-  while ((await countDone(app, workflowId)) < n) await new Promise((r) => setTimeout(r, 5));
 }
 
 /** Committed single-row inserts, one transaction each: the floor any durable step sits on. */
