@@ -80,6 +80,11 @@ export function sqliteOfTransaction(db: { isTransaction: boolean; getExecutor():
   return db.isTransaction ? sqliteByAdapter.get(db.getExecutor().adapter) : undefined;
 }
 
+/** Whether `db` (a root handle or a transaction) is on SQLite. */
+export function isSqlite(db: { getExecutor(): { adapter: object } }): boolean {
+  return sqliteByAdapter.has(db.getExecutor().adapter);
+}
+
 export function openSqlite(file: string): SQLite.Database {
   const sqlite = new SQLite(file);
   sqlite.pragma('journal_mode = WAL');

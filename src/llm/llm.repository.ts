@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
-import type { DbOrTrx } from '../db/database.js';
+import { isSqlite, type Db, type DbOrTrx } from '../db/database.js';
+import { precompiledByShape } from '../db/precompiled.js';
 import type {
   BudgetsTable,
   LlmProvidersTable,
@@ -7,6 +8,8 @@ import type {
   ModelAliasesTable,
   ModelPricesTable,
 } from './llm.tables.js';
+
+const insertUsageRow = precompiledByShape((db: DbOrTrx, row: LlmUsageTable) => db.insertInto('llm_usage').values(row));
 
 /**
  * All SQL of the LLM layer. Providers, aliases and prices are system-wide (guarded by permissions);
@@ -88,8 +91,20 @@ export class LlmRepository {
   }
 
   // ---- usage
-  async insertUsage(db: DbOrTrx, rows: LlmUsageTable[]): Promise<void> {
-    if (rows.length) await db.insertInto('llm_usage').values(rows).execute();
+  /**
+   * One batch of usage rows. On SQLite, one precompiled single-row insert per row in one transaction: building and
+   * compiling a multi-row insert with Kysely for every batch cost more CPU (and garbage) than running it. On
+   * PostgreSQL, one multi-row insert (one round trip).
+   */
+  async insertUsage(db: Db, rows: LlmUsageTable[]): Promise<void> {
+    if (rows.length === 0) return;
+    if (!isSqlite(db)) {
+      await db.insertInto('llm_usage').values(rows).execute();
+      return;
+    }
+    await db.transaction().execute(async (trx) => {
+      for (const row of rows) await insertUsageRow(trx, row);
+    });
   }
 
   /** Newest first; `userId` undefined means every user's (the caller checked analytics:read). */
