@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { testDialects } from '../../test/helpers/databases.js';
-import { openTestDatabase } from '../../test/helpers/test-database.js';
+import { insertTestUser, openTestDatabase } from '../../test/helpers/test-database.js';
 import type { Principal } from '../auth/principal.js';
 import type { Database, DbOrTrx } from '../db/database.js';
 import { nowIso } from '../db/time.js';
@@ -45,25 +45,6 @@ function dailyUserBudget(
     created_at: now,
     updated_at: now,
   };
-}
-
-/** The user a budget is on: budgets reference their subject, so it must exist. */
-async function insertUser(db: DbOrTrx, id: string): Promise<void> {
-  const now = nowIso();
-  await db
-    .insertInto('users')
-    .values({
-      id,
-      username: id,
-      email: `${id}@x.test`,
-      password_hash: 'x',
-      role: 'operator',
-      disabled: 0,
-      must_change_password: 0,
-      created_at: now,
-      updated_at: now,
-    })
-    .execute();
 }
 
 const admin = { userId: 'admin', role: 'admin', permissions: new Set(['budget:manage']) } as unknown as Principal;
@@ -116,7 +97,7 @@ describe.each(testDialects())('BudgetService reservations (%s)', (dialect) => {
 
   beforeEach(async () => {
     ({ database, close } = await openTestDatabase(dialect));
-    await insertUser(database.db, user);
+    await insertTestUser(database.db, user);
     repo = new GatedRepository();
     // Every check reads spend from the usage table (the race below is about such a read).
     budgets = new BudgetService(
@@ -275,7 +256,7 @@ describe.each(testDialects())('BudgetService on several nodes (%s)', (dialect) =
 
   beforeEach(async () => {
     ({ database, close } = await openTestDatabase(dialect));
-    await insertUser(database.db, user);
+    await insertTestUser(database.db, user);
     repo = new NodeRepository();
   });
   afterEach(async () => close());

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { insertTestUser } from '../../test/helpers/test-database.js';
 import type { Database } from '../db/database.js';
-import { nowIso } from '../db/time.js';
 import { MemoryRepository } from './memory.repository.js';
 import { MemoryService } from './memory.service.js';
 import type { VectorIndex, VectorSource } from './vector-index.js';
@@ -60,23 +60,7 @@ export function vectorIndexContract(
 
     beforeAll(async () => {
       ({ database, close } = await open());
-      const now = nowIso();
-      for (const id of [owner, stranger]) {
-        await database.db
-          .insertInto('users')
-          .values({
-            id,
-            username: id,
-            email: `${id}@x.test`,
-            password_hash: 'x',
-            role: 'operator',
-            disabled: 0,
-            must_change_password: 0,
-            created_at: now,
-            updated_at: now,
-          })
-          .execute();
-      }
+      for (const id of [owner, stranger]) await insertTestUser(database.db, id);
       a = service();
       b = service();
       await a.createCollection(owner, { name: 'c', embedding: { embedder: 'none' } });
