@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- auth-me [--duration 10] [--warmup 3] [--connections 100] [--load autocannon|wrk] [--rounds N] [--profile] [--env K=V] [--node-flag F] [--nice N] [--compare PATH]`
+ * `npm run bench -- auth-me [--duration 10] [--warmup 3] [--connections 100] [--load autocannon|wrk] [--rounds N] [--profile] [--env K=V] [--node-flag F] [--nice N] [--compare PATH] [--floor]`
  *
  * GET /api/v1/auth/me with an API key and with an access JWT against Clarion from dist/, side by side with a
  * bare Fastify hello-world measured in the same run. Each server runs in its own child process on core 1;
@@ -34,6 +34,21 @@ import {
 import { printProfile } from './support/cpu-profile.js';
 
 const ADMIN_PASSWORD = 'bench-admin-password';
+
+/** The --floor server: Fastify with no plugins or hooks, sending a fixed answer with the given headers. */
+const floorSource = `
+import { randomUUID } from 'node:crypto';
+import Fastify from 'fastify';
+const headers = JSON.parse(process.env.FLOOR_HEADERS);
+const body = process.env.FLOOR_BODY;
+const app = Fastify();
+app.get('/', (req, reply) => {
+  reply.header('x-request-id', randomUUID());
+  reply.headers(headers);
+  reply.send(body);
+});
+await app.listen({ host: '127.0.0.1', port: Number(process.env.PORT) });
+`;
 // The per-user and per-address limits are raised to their maximum so the benchmark measures the request path,
 // not 429s. The limiter itself still runs on every request.
 const RATE_LIMIT = '10000000';
@@ -234,6 +249,29 @@ export async function run(args: string[]): Promise<void> {
               pid: clarion.server.pid,
             },
       );
+    }
+    // --floor: a bare Fastify answering with exactly what Clarion's /auth/me answers (status, Clarion's headers with a
+    // fresh request id each time, the same body bytes) and nothing else: what the response alone costs, so the gap
+    // to the hello-world splits into the answer the API must give and the work Clarion does to make it.
+    if (args.includes('--floor')) {
+      const keyCase = cases.find((c) => c.name === 'GET /api/v1/auth/me, API key')!;
+      const sample = await fetch(keyCase.url, { headers: keyCase.headers });
+      const body = await sample.text();
+      const skip = new Set(['date', 'connection', 'keep-alive', 'content-length', 'transfer-encoding', 'x-request-id']);
+      const headers: Record<string, string> = {};
+      sample.headers.forEach((v, k) => {
+        if (!skip.has(k)) headers[k] = v;
+      });
+      const floorPort = await freePort();
+      const floor = spawnNode(
+        ['--input-type=module', '-e', floorSource],
+        { PORT: String(floorPort), FLOOR_HEADERS: JSON.stringify(headers), FLOOR_BODY: body },
+        path.join(tempDir('floor'), 'out.log'),
+      );
+      servers.push(floor);
+      const floorUrl = `http://127.0.0.1:${floorPort}/`;
+      await waitFor200(floorUrl, floor);
+      cases.push({ name: "fastify with /auth/me's answer (floor)", url: floorUrl, headers: {}, pid: floor.pid });
     }
     for (let round = 0; round < rounds; round++) {
       for (const [i, c] of cases.entries()) {
