@@ -88,6 +88,8 @@ class ActiveRun {
   constructor(
     readonly runId: string,
     readonly job: LeasedJob,
+    /** The run as read with the others of its claim (one query for them all), for the first look at it. */
+    public claimed: RunsTable | undefined,
   ) {}
 
   stop(reason: AbortReason): void {
@@ -220,8 +222,15 @@ export class Executor {
       limit,
       leaseMs: this.opts.leaseMs,
     });
+    // The claimed runs are read in one query rather than one each as they start (if it fails, each reads its own).
+    const claimed = await this.deps.runs
+      .getMany(
+        this.deps.db,
+        jobs.map((j) => j.payload.run_id),
+      )
+      .catch(() => new Map<string, RunsTable>());
     for (const job of jobs) {
-      const a = new ActiveRun(job.payload.run_id, job);
+      const a = new ActiveRun(job.payload.run_id, job, claimed.get(job.payload.run_id));
       this.active.set(a.runId, a);
       const p = this.advance(a).finally(() => {
         this.active.delete(a.runId);
@@ -374,7 +383,8 @@ export class Executor {
 
   private async drive(a: ActiveRun): Promise<Outcome> {
     const { runs, db } = this.deps;
-    let run = await runs.get(db, a.runId);
+    let run = a.claimed ?? (await runs.get(db, a.runId));
+    a.claimed = undefined;
     if (!run || ['completed', 'failed', 'cancelled'].includes(run.status)) return { done: true };
     const def = await this.deps.workflows.definition(run.workflow_id, run.workflow_version);
 

@@ -98,6 +98,13 @@ export class RunRepository {
     return (await selectRun(db, id)).rows[0];
   }
 
+  /** Several runs at once, by id (unscoped, as `get`): the runs of one claim. */
+  async getMany(db: DbOrTrx, ids: string[]): Promise<Map<string, RunsTable>> {
+    if (ids.length === 0) return new Map();
+    const rows = await db.selectFrom('runs').selectAll().where('id', 'in', ids).execute();
+    return new Map(rows.map((r) => [r.id, r]));
+  }
+
   async findByIdempotencyKey(
     db: DbOrTrx,
     userId: string,
