@@ -126,7 +126,9 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   let adminCreated: Promise<void> | undefined;
   try {
     if (opts.migrate !== false) {
-      const applied = await migrate(database, undefined, signal);
+      const applied = await migrate(database, undefined, signal, () =>
+        logger.info('another process holds the migration lock; waiting for it'),
+      );
       if (applied.length > 0) logger.info({ applied }, 'migrations applied');
     }
     signal?.throwIfAborted();

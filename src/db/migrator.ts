@@ -12,18 +12,20 @@ export const PG_LOCK_KEY = 724_611_301;
  * makes concurrent starters wait, so every migration runs exactly once; on SQLite `BEGIN IMMEDIATE`
  * serialises writers and the applied list is read again inside the transaction.
  * Returns the names applied by this call. Once `signal` fires no further migration begins (the one running
- * finishes; the rest wait for the next start) and the call rejects with the signal's reason.
+ * finishes; the rest wait for the next start) and the call rejects with the signal's reason — also while it is
+ * still waiting for another process's lock. `onLockWait` is called once if the lock is held elsewhere.
  */
 export async function migrate(
   database: Database,
   migrations: readonly Migration[] = allMigrations,
   signal?: AbortSignal,
+  onLockWait?: () => void,
 ): Promise<string[]> {
   const applied: string[] = [];
   const ctx = { dialect: database.dialect };
   await database.db.connection().execute(async (conn) => {
     const db = conn as unknown as Kysely<unknown>;
-    if (database.dialect === 'postgres') await sql`select pg_advisory_lock(${PG_LOCK_KEY})`.execute(db);
+    if (database.dialect === 'postgres') await takePgLock(db, signal, onLockWait);
     try {
       await db.schema
         .createTable('clarion_migrations')
@@ -54,6 +56,32 @@ export async function migrate(
     }
   });
   return applied;
+}
+
+/** How often a process waiting for another's migration lock asks again. */
+const LOCK_RETRY_MS = 200;
+
+/**
+ * Takes the migration lock, asking again every LOCK_RETRY_MS while another process holds it, rather than blocking
+ * in `pg_advisory_lock`: a process told to stop (SIGTERM) while it waits stops at once instead of when the other
+ * process is done — which, for a long migration elsewhere, could outlast the platform's grace period.
+ */
+async function takePgLock(db: Kysely<unknown>, signal: AbortSignal | undefined, onWait?: () => void): Promise<void> {
+  for (let waited = false; ; waited = true) {
+    signal?.throwIfAborted();
+    const got = await sql<{ ok: boolean }>`select pg_try_advisory_lock(${PG_LOCK_KEY}) as ok`.execute(db);
+    if (got.rows[0]?.ok) return;
+    if (!waited) onWait?.();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, LOCK_RETRY_MS);
+      signal?.addEventListener('abort', done, { once: true });
+      function done() {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      }
+    });
+  }
 }
 
 /** Names of known migrations not yet applied (for /ready and `clarion migrate --status`). */
