@@ -207,7 +207,8 @@ export class ProviderRegistry {
         {
           input_per_mtok: p.input_per_mtok,
           output_per_mtok: p.output_per_mtok,
-          context_window: p.context_window ?? builtinPrices.get(model)?.context_window ?? null,
+          // None given: the level below applies (modelWindow), so none is copied here.
+          context_window: p.context_window ?? null,
         },
       ]),
     );
@@ -544,7 +545,7 @@ export class ProviderRegistry {
       .map(([model, e]) => ({
         model,
         ...e,
-        context_window: e.context_window ?? this.modelWindow(model) ?? null,
+        context_window: this.modelWindow(model) ?? null,
         source: this.priceSources.get(model) ?? ('builtin' as const),
       }))
       .sort((a, b) => a.model.localeCompare(b.model));
@@ -555,11 +556,8 @@ export class ProviderRegistry {
       model,
       input_per_mtok: body.input_per_mtok,
       output_per_mtok: body.output_per_mtok,
-      context_window:
-        body.context_window ??
-        this.configPrices.get(model)?.context_window ??
-        builtinPrices.get(model)?.context_window ??
-        null,
+      // None given: the level below applies (modelWindow) and follows it if it changes, so none is copied here.
+      context_window: body.context_window ?? null,
       updated_by: p.userId,
       updated_at: nowIso(),
     };
