@@ -126,9 +126,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
   let adminCreated: Promise<void> | undefined;
   try {
     if (opts.migrate !== false) {
-      const applied = await migrate(database, undefined, signal, () =>
-        logger.info('another process holds the migration lock; waiting for it'),
-      );
+      const applied = await migrate(database, undefined, { signal, onLockWait: (m) => logger.info(m) });
       if (applied.length > 0) logger.info({ applied }, 'migrations applied');
     }
     signal?.throwIfAborted();

@@ -17,9 +17,9 @@ export function registerMigrateCommand(program: Command): void {
           process.stdout.write(pending.length ? `pending: ${pending.join(', ')}\n` : 'up to date\n');
           return;
         }
-        const applied = await migrate(database, undefined, undefined, () =>
-          process.stderr.write('another process holds the migration lock; waiting for it\n'),
-        );
+        const applied = await migrate(database, undefined, {
+          onLockWait: (m) => process.stderr.write(`${m}\n`),
+        });
         process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'up to date\n');
       } finally {
         await database.destroy();

@@ -13,13 +13,12 @@ export const PG_LOCK_KEY = 724_611_301;
  * serialises writers and the applied list is read again inside the transaction.
  * Returns the names applied by this call. Once `signal` fires no further migration begins (the one running
  * finishes; the rest wait for the next start) and the call rejects with the signal's reason — also while it is
- * still waiting for another process's lock. `onLockWait` is called once if the lock is held elsewhere.
+ * still waiting for another process's lock. `onLockWait` is told once (LOCK_WAIT_MESSAGE) if the lock is held elsewhere.
  */
 export async function migrate(
   database: Database,
   migrations: readonly Migration[] = allMigrations,
-  signal?: AbortSignal,
-  onLockWait?: () => void,
+  { signal, onLockWait }: { signal?: AbortSignal; onLockWait?: (message: string) => void } = {},
 ): Promise<string[]> {
   const applied: string[] = [];
   const ctx = { dialect: database.dialect };
@@ -58,6 +57,9 @@ export async function migrate(
   return applied;
 }
 
+/** What `onLockWait` is told, for the log or the terminal. */
+export const LOCK_WAIT_MESSAGE = 'another process holds the migration lock; waiting for it';
+
 /** How often a process waiting for another's migration lock asks again. */
 const LOCK_RETRY_MS = 200;
 
@@ -66,12 +68,16 @@ const LOCK_RETRY_MS = 200;
  * in `pg_advisory_lock`: a process told to stop (SIGTERM) while it waits stops at once instead of when the other
  * process is done — which, for a long migration elsewhere, could outlast the platform's grace period.
  */
-async function takePgLock(db: Kysely<unknown>, signal: AbortSignal | undefined, onWait?: () => void): Promise<void> {
+async function takePgLock(
+  db: Kysely<unknown>,
+  signal: AbortSignal | undefined,
+  onWait?: (message: string) => void,
+): Promise<void> {
   for (let waited = false; ; waited = true) {
     signal?.throwIfAborted();
     const got = await sql<{ ok: boolean }>`select pg_try_advisory_lock(${PG_LOCK_KEY}) as ok`.execute(db);
     if (got.rows[0]?.ok) return;
-    if (!waited) onWait?.();
+    if (!waited) onWait?.(LOCK_WAIT_MESSAGE);
     await new Promise<void>((resolve) => {
       const timer = setTimeout(done, LOCK_RETRY_MS);
       signal?.addEventListener('abort', done, { once: true });
