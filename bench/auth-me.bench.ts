@@ -17,6 +17,7 @@ import autocannon from 'autocannon';
 import {
   applyNice,
   argValue,
+  cpuSeconds,
   experimentArgs,
   ensureBuilt,
   freePort,
@@ -70,13 +71,6 @@ interface LoadOpts {
   warmup: number;
   /** autocannon (in this process, on core 0) or wrk (a C load generator, on core 0). */
   generator: 'autocannon' | 'wrk';
-}
-
-/** CPU seconds (user + system, all threads) a process has used so far, from /proc. */
-function cpuSeconds(pid: number): number {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  // utime and stime are fields 14 and 15 of stat(5), in clock ticks (USER_HZ, 100 on Linux).
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /** One wrk run: req/s, latency percentiles in ms, non-2xx answers and socket errors. */

@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- gateway [--rate 500] [--seconds 5] [--rounds 2] [--warmup 2] [--stream-rate 100] [--chunk-delay 5] [--nice N] [--profile] [--env K=V] [--node-flag F] [--budget]`
+ * `npm run bench -- gateway [--rate 500] [--seconds 5] [--rounds 2] [--warmup 2] [--stream-rate 100] [--chunk-delay 5] [--nice N] [--profile] [--env K=V] [--node-flag F] [--budget] [--dump FILE]`
  *
  * Gateway overhead: the same chat completion sent to the fake OpenAI-compatible upstream directly and through
  * Clarion's /v1/chat/completions (API key, provider, routing, budgets check, usage recording), paced at a fixed
@@ -15,6 +15,7 @@ import { Pool } from 'undici';
 import {
   applyNice,
   argValue,
+  cpuSeconds,
   ensureBuilt,
   experimentArgs,
   freePort,
@@ -34,6 +35,8 @@ const ADMIN_PASSWORD = 'bench-admin-password';
 const RATE_LIMIT = '10000000';
 
 interface Sample {
+  /** When it was sent, ms since the epoch (performance.timeOrigin + now): for `--dump`. */
+  at: number;
   ms: number;
   ok: boolean;
   /** HTTP status, or 0 for a connection error. */
@@ -67,6 +70,7 @@ async function paced(
   const total = Math.round(rate * seconds);
   const interval = 1000 / rate;
   const samples: Sample[] = [];
+  const origin = performance.timeOrigin;
   const inflight: Promise<void>[] = [];
   const start = performance.now();
   let sent = 0;
@@ -77,9 +81,14 @@ async function paced(
       let first: number | undefined;
       for await (const _chunk of res.body) first ??= performance.now() - t0;
       const all = performance.now() - t0;
-      samples.push({ ms: firstChunk ? (first ?? all) : all, ok: res.statusCode === 200, status: res.statusCode });
+      samples.push({
+        at: origin + t0,
+        ms: firstChunk ? (first ?? all) : all,
+        ok: res.statusCode === 200,
+        status: res.statusCode,
+      });
     } catch {
-      samples.push({ ms: performance.now() - t0, ok: false, status: 0 });
+      samples.push({ at: origin + t0, ms: performance.now() - t0, ok: false, status: 0 });
     }
   };
   while (sent < total) {
@@ -219,21 +228,50 @@ export async function run(args: string[]): Promise<void> {
     const v: Sample[] = [];
     const ds: Sample[] = [];
     const vs: Sample[] = [];
+    // CPU time of each server process over each case's rounds, for the µs of CPU per call.
+    const cpu = {
+      d: { clarion: 0, upstream: 0 },
+      v: { clarion: 0, upstream: 0 },
+      ds: { clarion: 0, upstream: 0 },
+      vs: { clarion: 0, upstream: 0 },
+    };
+    const measured = async (into: Sample[], key: keyof typeof cpu, call: () => Promise<Sample[]>) => {
+      const c0 = cpuSeconds(clarion.server.pid);
+      const f0 = cpuSeconds(fake.pid);
+      into.push(...(await call()));
+      cpu[key].clarion += cpuSeconds(clarion.server.pid) - c0;
+      cpu[key].upstream += cpuSeconds(fake.pid) - f0;
+    };
     for (let r = 0; r < rounds; r++) {
-      d.push(...(await paced(direct, '/v1/chat/completions', hDirect, plain('gpt-4o-mini'), rate, seconds)));
-      v.push(...(await paced(via, '/v1/chat/completions', hVia, plain('fake/gpt-4o-mini'), rate, seconds)));
-      ds.push(
-        ...(await paced(direct, '/v1/chat/completions', hDirect, streamed('gpt-4o-mini'), streamRate, seconds, true)),
+      await measured(d, 'd', () => paced(direct, '/v1/chat/completions', hDirect, plain('gpt-4o-mini'), rate, seconds));
+      await measured(v, 'v', () => paced(via, '/v1/chat/completions', hVia, plain('fake/gpt-4o-mini'), rate, seconds));
+      await measured(ds, 'ds', () =>
+        paced(direct, '/v1/chat/completions', hDirect, streamed('gpt-4o-mini'), streamRate, seconds, true),
       );
-      vs.push(
-        ...(await paced(via, '/v1/chat/completions', hVia, streamed('fake/gpt-4o-mini'), streamRate, seconds, true)),
+      await measured(vs, 'vs', () =>
+        paced(via, '/v1/chat/completions', hVia, streamed('fake/gpt-4o-mini'), streamRate, seconds, true),
       );
     }
+    // `--dump FILE`: every measured call as a JSON line (case, send time in ms since the epoch, ms, status), to
+    // line the slow ones up against what the server logged at that moment.
+    const dump = argValue(args, 'dump');
+    if (dump) {
+      const cases = { direct: d, via: v, 'stream-direct': ds, 'stream-via': vs };
+      const lines = Object.entries(cases).flatMap(([c, list]) =>
+        list.map((x) => JSON.stringify({ case: c, at: Math.round(x.at * 1000) / 1000, ms: x.ms, status: x.status })),
+      );
+      fs.writeFileSync(dump, `${lines.join('\n')}\n`);
+      console.log(`samples written to ${dump}`);
+    }
+    const perCall = (key: keyof typeof cpu, n: number) => ({
+      clarionUs: (cpu[key].clarion / n) * 1e6,
+      upstreamUs: (cpu[key].upstream / n) * 1e6,
+    });
     const rows = [
-      summarize('chat, upstream directly (baseline)', d),
-      summarize('chat, through Clarion', v),
-      summarize('stream first chunk, upstream directly (baseline)', ds),
-      summarize('stream first chunk, through Clarion', vs),
+      { ...summarize('chat, upstream directly (baseline)', d), ...perCall('d', d.length) },
+      { ...summarize('chat, through Clarion', v), ...perCall('v', v.length) },
+      { ...summarize('stream first chunk, upstream directly (baseline)', ds), ...perCall('ds', ds.length) },
+      { ...summarize('stream first chunk, through Clarion', vs), ...perCall('vs', vs.length) },
     ];
     console.log(`\nmachine before: ${before}\nmachine after:  ${machineNote()}`);
     console.log(
@@ -246,8 +284,8 @@ export async function run(args: string[]): Promise<void> {
     const f = (x: number) => x.toFixed(2);
     console.log(
       table(
-        ['case', 'requests', 'errors', 'p50 ms', 'p99 ms'],
-        rows.map((r) => [r.name, r.n, r.errors, f(r.p50), f(r.p99)]),
+        ['case', 'requests', 'errors', 'p50 ms', 'p99 ms', 'Clarion µs CPU/call', 'upstream µs CPU/call'],
+        rows.map((r) => [r.name, r.n, r.errors, f(r.p50), f(r.p99), r.clarionUs.toFixed(0), r.upstreamUs.toFixed(0)]),
       ),
     );
     const [bd, bv, sd, sv] = rows as [(typeof rows)[0], (typeof rows)[0], (typeof rows)[0], (typeof rows)[0]];
