@@ -171,6 +171,31 @@ describe.each(testDialects())('LLM gateway: calls in flight on %s', (dialect) =>
     expect(usage.body.items[1]).toMatchObject({ stream: true, outcome: 'error', error_code: 'LLM_UPSTREAM_ERROR' });
   });
 
+  it('cuts the upstream call short when the client of a plain call goes away, and records it as cancelled', async () => {
+    const p = await provider(up);
+    const { key, id } = await keyWithBudget({ max_tokens: 1000 });
+    up.reset();
+    up.behave({ stallMs: 3000, times: 1 });
+    const ac = new AbortController();
+    const call = fetch(`${s.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: `${p}/gpt-4o-mini`, max_tokens: 100, messages: [{ role: 'user', content: 'x' }] }),
+      signal: ac.signal,
+    });
+    await sleep(300);
+    expect((await budgetOf(id)).reserved_tokens).toBeGreaterThan(100);
+    const abortedAt = Date.now();
+    ac.abort();
+    await call.catch(() => {});
+    // Released long before the upstream would have answered: the provider call was aborted, not waited for.
+    expect((await untilReleased(id)).reserved_tokens).toBe(0);
+    expect(Date.now() - abortedAt).toBeLessThan(2000);
+    const usage = await s.request('GET', '/api/v1/usage?limit=1&all=true', { token: s.admin.token });
+    expect(usage.body.items[0]).toMatchObject({ stream: false, outcome: 'cancelled', error_code: null });
+    expect(usage.body.items[0].latency_ms).toBeLessThan(2000);
+  });
+
   it('sends the Idempotency-Key upstream: the same on retries and fallbacks, to OpenAI and Anthropic', async () => {
     const a = await provider(up);
     const b = await provider(up2);
