@@ -2,7 +2,6 @@ import { invalid } from '../errors/index.js';
 import { deriveIdempotencyKey } from './idempotency-key.js';
 import type { ChatCompletion, ChatRequest, LlmCallContext } from './llm.js';
 import { countTokens, decodeTokens, encodeTokens } from './tokens.js';
-import type { CancelSignal } from './call-cancel.js';
 
 /**
  * Splits text into pieces of at most `maxTokens` tokens, consecutive pieces sharing `overlap` tokens.
@@ -72,7 +71,7 @@ export interface MapReduceOptions {
   concurrency?: number;
   /** Tokens of overlap between chunks (default 100). */
   overlap?: number;
-  signal?: CancelSignal;
+  signal?: AbortSignal;
 }
 
 const answerOf = (c: ChatCompletion): string => c.choices[0]?.message.content ?? '';

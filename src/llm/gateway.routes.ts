@@ -8,7 +8,6 @@ import { principalOf } from '../http/auth-hook.js';
 import { idempotencyKeyOf } from './idempotency-key.js';
 import { DelegateSchema, type CallInfo, type ChatRequest, type LlmCallContext } from './llm.js';
 import type { LlmService } from './llm.service.js';
-import { CallCancel } from './call-cancel.js';
 
 // OpenAI's request bodies grow new fields often; they are passed through to the provider, so only the
 // fields Clarion itself reads are checked here.
@@ -40,7 +39,7 @@ const EmbeddingsBody = Type.Object(
 );
 
 /** Who calls, and the Idempotency-Key (checked here, sent on to the provider). */
-function callContext(req: FastifyRequest, signal: CallCancel): LlmCallContext {
+function callContext(req: FastifyRequest, signal: AbortSignal): LlmCallContext {
   const p = principalOf(req);
   const idem = idempotencyKeyOf(req.headers['idempotency-key']);
   return {
@@ -51,16 +50,14 @@ function callContext(req: FastifyRequest, signal: CallCancel): LlmCallContext {
   };
 }
 
-/**
- * Aborts the provider call when the client goes away before the answer is complete. A CallCancel, not an
- * AbortController: Node promotes every AbortSignal to the old generation (see CallCancel).
- */
-function abortOnClose(reply: FastifyReply): CallCancel {
-  const cancel = new CallCancel();
+/** Aborts the provider call when the client goes away before the answer is complete. */
+function abortOnClose(req: FastifyRequest, reply: FastifyReply): AbortController {
+  const ac = new AbortController();
   reply.raw.on('close', () => {
-    if (!reply.raw.writableFinished) cancel.abort();
+    if (!reply.raw.writableFinished) ac.abort();
   });
-  return cancel;
+  void req;
+  return ac;
 }
 
 function setInfoHeaders(reply: FastifyReply, info: CallInfo): void {
@@ -80,8 +77,8 @@ function sseError(err: unknown): string {
 export const gatewayRoutes: FastifyPluginAsyncTypebox<{ llm: LlmService }> = async (app, { llm }) => {
   app.post('/chat/completions', { schema: { tags: ['gateway'], body: ChatBody } }, async (req, reply) => {
     const body = req.body as unknown as ChatRequest;
-    const cancel = abortOnClose(reply);
-    const ctx = callContext(req, cancel);
+    const ac = abortOnClose(req, reply);
+    const ctx = callContext(req, ac.signal);
     const info: CallInfo = { cache: 'off' };
     if (!body.stream) {
       const answer = await llm.chat(body, ctx, info);
@@ -94,7 +91,7 @@ export const gatewayRoutes: FastifyPluginAsyncTypebox<{ llm: LlmService }> = asy
     // However the response ends — even a client gone before the body began to be read — the call is closed,
     // which ends its budget reservation and frees its deployment. A call already closed ignores this.
     const close = () => void it.return(undefined).catch(() => {});
-    if (cancel.aborted) close();
+    if (ac.signal.aborted) close();
     else reply.raw.once('close', close);
     setInfoHeaders(reply, info);
     reply.header('content-type', 'text/event-stream; charset=utf-8');
@@ -110,7 +107,7 @@ export const gatewayRoutes: FastifyPluginAsyncTypebox<{ llm: LlmService }> = asy
         }
         yield 'data: [DONE]\n\n';
       } catch (err) {
-        if (!cancel.aborted) {
+        if (!ac.signal.aborted) {
           req.log.warn({ err, code: (err as AppError).code }, 'model stream failed after it began');
           yield sseError(err);
         }
@@ -122,11 +119,11 @@ export const gatewayRoutes: FastifyPluginAsyncTypebox<{ llm: LlmService }> = asy
   });
 
   app.post('/embeddings', { schema: { tags: ['gateway'], body: EmbeddingsBody } }, async (req, reply) => {
-    const cancel = abortOnClose(reply);
+    const ac = abortOnClose(req, reply);
     const b = req.body;
     const res = await llm.embed(
       { model: b.model, input: b.input, ...(b.dimensions ? { dimensions: b.dimensions } : {}) },
-      callContext(req, cancel),
+      callContext(req, ac.signal),
     );
     const base64 = b.encoding_format === 'base64';
     return reply.send({

@@ -1,6 +1,5 @@
 import { Type, type Static } from 'typebox';
 import { Nullable, StrictObject, Timestamp } from '../http/schemas.js';
-import type { CancelSignal } from './call-cancel.js';
 
 /**
  * Domain types of the LLM layer. Requests and answers use the OpenAI chat.completions shapes, the
@@ -121,8 +120,7 @@ export interface LlmCallContext {
   agentId?: string;
   runId?: string;
   stepId?: string;
-  /** Cancels the call: a run's or a chat's AbortSignal, or a gateway call's CallCancel. */
-  signal?: CancelSignal;
+  signal?: AbortSignal;
   idempotencyKey?: string;
 }
 

@@ -1,9 +1,8 @@
 import type { ChatCompletion, ChatCompletionChunk, ChatRequest, EmbedRequest, ProviderConfig } from '../llm.js';
-import type { CancelSignal } from '../call-cancel.js';
 
 export interface ProviderCallOptions {
   timeoutMs: number;
-  signal?: CancelSignal;
+  signal?: AbortSignal;
   /** Sent as the `Idempotency-Key` header of model calls (the same on every attempt of one call). */
   idempotencyKey?: string;
 }

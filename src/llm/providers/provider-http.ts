@@ -1,12 +1,11 @@
 import type { Dispatcher } from 'undici';
 import { undici, type DispatcherSource } from '../../net/undici.js';
 import { ProviderError, parseRetryAfter } from './provider-error.js';
-import type { CancelSignal } from '../call-cancel.js';
 
 export interface HttpCallOptions {
   dispatcher: DispatcherSource;
   timeoutMs: number;
-  signal?: CancelSignal;
+  signal?: AbortSignal;
   /** The provider key: replaced by `***` in any message that quotes it. */
   secret?: string;
 }
@@ -69,8 +68,7 @@ async function send(
       headersTimeout: o.timeoutMs,
       bodyTimeout: o.timeoutMs,
       // undici's request() never follows redirects, so the key only ever reaches the provider's own host.
-      // undici's `signal` takes any object with addEventListener, aborted and reason (a CallCancel too).
-      ...(o.signal ? { signal: o.signal as AbortSignal } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
     });
   } catch (err) {
     throw classify(err, o.secret);

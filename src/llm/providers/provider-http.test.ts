@@ -1,0 +1,117 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LazyAgent } from '../../net/undici.js';
+import { ProviderError } from './provider-error.js';
+import { getJson, postJson, type HttpCallOptions } from './provider-http.js';
+
+/** A provider stand-in whose answer each test sets; it notes what it was sent and when a client went away. */
+describe('provider HTTP calls (JSON)', () => {
+  let server: http.Server;
+  let base: string;
+  let answer: (req: http.IncomingMessage, res: http.ServerResponse, body: string) => void;
+  let seen: { method: string; url: string; contentType?: string; body: string }[] = [];
+  let clientGone: (() => void) | undefined;
+  const dispatcher = new LazyAgent({ keepAliveTimeout: 10_000 });
+  const opts = (o: Partial<HttpCallOptions> = {}): HttpCallOptions => ({ dispatcher, timeoutMs: 5000, ...o });
+
+  beforeAll(async () => {
+    server = http.createServer((req, res) => {
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (c: string) => (body += c));
+      req.on('end', () => {
+        seen.push({ method: req.method!, url: req.url!, contentType: req.headers['content-type'], body });
+        res.once('close', () => {
+          if (!res.writableFinished) clientGone?.();
+        });
+        answer(req, res, body);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await dispatcher.close();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  const failure = async (p: Promise<unknown>): Promise<ProviderError> => {
+    const err = await p.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ProviderError);
+    return err as ProviderError;
+  };
+
+  it('posts JSON and reads the JSON answer; a GET sends no body', async () => {
+    seen = [];
+    answer = (_req, res, body) => res.end(JSON.stringify({ echo: body ? JSON.parse(body) : null }));
+    expect(await postJson(`${base}/v1/chat?x=1`, { authorization: 'Bearer k' }, { a: 1 }, opts())).toEqual({
+      echo: { a: 1 },
+    });
+    expect(await getJson(`${base}/v1/models`, {}, opts())).toEqual({ echo: null });
+    expect(seen).toEqual([
+      { method: 'POST', url: '/v1/chat?x=1', contentType: 'application/json', body: '{"a":1}' },
+      { method: 'GET', url: '/v1/models', contentType: undefined, body: '' },
+    ]);
+  });
+
+  it("turns an error answer into an http error with the provider's message, Retry-After, and the key scrubbed", async () => {
+    answer = (_req, res) => {
+      res.writeHead(429, { 'retry-after': '3', 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { message: 'slow down, sk-secret-key-123456' } }));
+    };
+    const err = await failure(postJson(`${base}/x`, {}, {}, opts({ secret: 'sk-secret-key-123456' })));
+    expect(err).toMatchObject({ kind: 'http', status: 429, retryAfterMs: 3000, message: 'slow down, ***' });
+  });
+
+  it('reads only the head of a huge error body, without waiting for the rest', async () => {
+    answer = (_req, res) => {
+      res.writeHead(500, { 'content-type': 'text/plain' });
+      res.write('x'.repeat(200 * 1024)); // and never ends
+    };
+    const started = performance.now();
+    const err = await failure(postJson(`${base}/x`, {}, {}, opts()));
+    expect(err).toMatchObject({ kind: 'http', status: 500 });
+    expect(err.message).toBe('x'.repeat(200));
+    expect(performance.now() - started).toBeLessThan(2000);
+  });
+
+  it('reports a 200 whose body is not JSON as a protocol error', async () => {
+    answer = (_req, res) => res.end('<html>gateway page</html>');
+    expect(await failure(getJson(`${base}/x`, {}, opts()))).toMatchObject({ kind: 'protocol' });
+  });
+
+  it('times out a provider that does not answer', async () => {
+    answer = () => {}; // never answers
+    const err = await failure(postJson(`${base}/x`, {}, {}, opts({ timeoutMs: 200 })));
+    expect(err.kind).toBe('timeout');
+  });
+
+  it('cancels a call in flight through its signal: the provider sees the client go away', async () => {
+    answer = () => {};
+    const gone = new Promise<void>((resolve) => (clientGone = resolve));
+    const ac = new AbortController();
+    const call = postJson(`${base}/x`, {}, {}, opts({ signal: ac.signal }));
+    setTimeout(() => ac.abort(), 100);
+    expect((await failure(call)).kind).toBe('aborted');
+    await gone;
+  });
+
+  it('makes no request for a call cancelled before it began', async () => {
+    seen = [];
+    expect((await failure(getJson(`${base}/x`, {}, opts({ signal: AbortSignal.abort() })))).kind).toBe('aborted');
+    expect(seen).toEqual([]);
+  });
+
+  it('reports a refused connection as a network error', async () => {
+    const closed = http.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    expect((await failure(getJson(`http://127.0.0.1:${port}/x`, {}, opts()))).kind).toBe('network');
+  });
+});
