@@ -17,6 +17,7 @@ import {
   type ChatMessageView,
 } from './chat.js';
 import type { ChatService } from './chat.service.js';
+import { openEventStream, writeEvent } from '../http/event-stream.js';
 
 export interface ChatRoutesDeps {
   chat: ChatService;
@@ -49,26 +50,22 @@ async function deliver(req: FastifyRequest, reply: FastifyReply, events: AsyncGe
     return reply.send({ ...(message ? { message } : {}), answer: answer!, ...(title ? { title } : {}) });
   }
   const first = await events.next();
-  reply.hijack();
-  const raw = reply.raw;
-  raw.on('error', () => {});
-  raw.writeHead(200, {
+  const raw = openEventStream(reply, {
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache, no-transform',
     'x-accel-buffering': 'no',
-    'x-request-id': req.id,
   });
-  const write = (e: ChatEvent) => {
-    if (raw.destroyed || raw.writableEnded) return;
+  // A client gone stops the writing, not the generation: it is still read to its end and stored.
+  const write = async (e: ChatEvent) => {
     const { type, ...data } = e;
-    raw.write(`event: ${type}\ndata: ${JSON.stringify(data)}\n\n`);
+    await writeEvent(raw, `event: ${type}\ndata: ${JSON.stringify(data)}\n\n`);
   };
   try {
-    if (!first.done) write(first.value);
-    for await (const e of events) write(e);
+    if (!first.done) await write(first.value);
+    for await (const e of events) await write(e);
   } catch (err) {
     const code = (err as { code?: string }).code ?? 'INTERNAL';
-    write({ type: 'error', code, message: err instanceof Error ? err.message : 'failed' });
+    await write({ type: 'error', code, message: err instanceof Error ? err.message : 'failed' });
     req.log.error({ err }, 'chat stream failed');
   } finally {
     if (!raw.writableEnded) raw.end();

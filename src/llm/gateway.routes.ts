@@ -1,4 +1,3 @@
-import { Readable } from 'node:stream';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
@@ -8,6 +7,7 @@ import { principalOf } from '../http/auth-hook.js';
 import { idempotencyKeyOf } from './idempotency-key.js';
 import { DelegateSchema, type CallInfo, type ChatRequest, type LlmCallContext } from './llm.js';
 import type { LlmService } from './llm.service.js';
+import { openEventStream, writeEvent } from '../http/event-stream.js';
 
 // OpenAI's request bodies grow new fields often; they are passed through to the provider, so only the
 // fields Clarion itself reads are checked here.
@@ -94,28 +94,28 @@ export const gatewayRoutes: FastifyPluginAsyncTypebox<{ llm: LlmService }> = asy
     if (ac.signal.aborted) close();
     else reply.raw.once('close', close);
     setInfoHeaders(reply, info);
-    reply.header('content-type', 'text/event-stream; charset=utf-8');
-    reply.header('cache-control', 'no-cache');
-    reply.header('x-accel-buffering', 'no');
-    async function* sse(): AsyncGenerator<string> {
-      try {
-        if (!first.done) yield `data: ${JSON.stringify(first.value)}\n\n`;
-        for (;;) {
-          const n = await it.next();
-          if (n.done) break;
-          yield `data: ${JSON.stringify(n.value)}\n\n`;
-        }
-        yield 'data: [DONE]\n\n';
-      } catch (err) {
-        if (!ac.signal.aborted) {
-          req.log.warn({ err, code: (err as AppError).code }, 'model stream failed after it began');
-          yield sseError(err);
-        }
-      } finally {
-        await it.return(undefined);
+    const raw = openEventStream(reply, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      'x-accel-buffering': 'no',
+    });
+    try {
+      if (!first.done && !(await writeEvent(raw, `data: ${JSON.stringify(first.value)}\n\n`))) return;
+      for (;;) {
+        const n = await it.next();
+        if (n.done) break;
+        if (!(await writeEvent(raw, `data: ${JSON.stringify(n.value)}\n\n`))) return;
       }
+      await writeEvent(raw, 'data: [DONE]\n\n');
+    } catch (err) {
+      if (!ac.signal.aborted) {
+        req.log.warn({ err, code: (err as AppError).code }, 'model stream failed after it began');
+        await writeEvent(raw, sseError(err));
+      }
+    } finally {
+      await it.return(undefined);
+      if (!raw.writableEnded) raw.end();
     }
-    return reply.send(Readable.from(sse(), { objectMode: false }));
   });
 
   app.post('/embeddings', { schema: { tags: ['gateway'], body: EmbeddingsBody } }, async (req, reply) => {

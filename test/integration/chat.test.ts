@@ -86,6 +86,8 @@ describe.each(testDialects())('chat on %s', (dialect) => {
     });
     expect(r.status).toBe(200);
     expect(r.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    expect(r.headers.get('x-request-id')).toBeTruthy();
+    expect(r.headers.get('x-content-type-options')).toBe('nosniff');
     const events = parseSse(r.text);
     const types = events.map((e) => e.type);
     expect(types[0]).toBe('message');

@@ -247,6 +247,12 @@ describe.each(testDialects())('LLM gateway on %s', (dialect) => {
       }),
     });
     expect(res.headers.get('content-type')).toContain('text/event-stream');
+    // The stream carries what every API answer carries: its request id and the API security headers.
+    expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('content-security-policy')).toBe("default-src 'none'; frame-ancestors 'none'");
+    expect(res.headers.get('x-clarion-provider')).toBe(p.name);
+    expect(res.headers.get('cache-control')).toBe('no-cache');
     const raw = await res.text();
     const events = raw.split('\n\n').filter(Boolean);
     expect(events.at(-1)).toBe('data: [DONE]');
