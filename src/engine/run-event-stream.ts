@@ -7,7 +7,7 @@ import type { RunService } from './run.service.js';
 const FINAL = new Set(['run.completed', 'run.failed', 'run.cancelled']);
 
 /**
- * Replays stored events after `after`, then follows the live ones in sequence order (filling any
+ * On a response opened as an event stream (`openEventStream`): replays stored events after `after`, then follows the live ones in sequence order (filling any
  * gap from the store), and ends after the run's final event or when the client goes away.
  */
 export async function streamRunEvents(
@@ -18,18 +18,10 @@ export async function streamRunEvents(
     bus: EventBus;
     run: RunsTable;
     after: number;
-    origin?: unknown;
     /** Open streams, ended when the server closes (a client reconnects with Last-Event-ID). */
     open?: Set<() => void>;
   },
 ): Promise<void> {
-  res.writeHead(200, {
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache, no-transform',
-    connection: 'keep-alive',
-    'x-accel-buffering': 'no',
-    ...(typeof o.origin === 'string' ? { 'access-control-allow-origin': o.origin } : {}),
-  });
   let last = o.after;
   let closed = false;
   let chain = Promise.resolve();

@@ -7,6 +7,7 @@ import { IdParams, Page, StrictObject } from '../http/schemas.js';
 import { DecisionBody, RunDetail, RunEventSchema, RunListQuery, RunSummary } from './run.js';
 import type { RunService } from './run.service.js';
 import { streamRunEvents } from './run-event-stream.js';
+import { openEventStream } from '../http/event-stream.js';
 
 export interface RunRoutesDeps {
   runs: RunService;
@@ -86,15 +87,14 @@ export const runRoutes: FastifyPluginAsyncTypebox<RunRoutesDeps> = async (app, {
       if (!String(req.headers.accept ?? '').includes('text/event-stream')) {
         return { items: await runs.events(userId, run.id, after) };
       }
-      reply.hijack();
-      await streamRunEvents(req.raw, reply.raw, {
-        runs,
-        bus,
-        run,
-        after,
-        origin: reply.getHeader('access-control-allow-origin'),
-        open: openStreams,
+      // The request's headers (request id, security headers, CORS) go with the stream's own.
+      const res = openEventStream(reply, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
       });
+      await streamRunEvents(req.raw, res, { runs, bus, run, after, open: openStreams });
       return reply;
     },
   );

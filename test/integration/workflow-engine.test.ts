@@ -486,6 +486,9 @@ outputs: { v: "\${{ steps.b.output.v }}" }
       headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream', 'last-event-id': '1' },
     });
     expect(res.headers.get('content-type')).toContain('text/event-stream');
+    // The stream carries the API's headers like any other answer.
+    expect(res.headers.get('x-request-id')).toBeTruthy();
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
     const text = await res.text(); // ends after run.completed
     const seqs = [...text.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]));
     expect(seqs[0]).toBe(2);
