@@ -6,8 +6,8 @@ import type { FastifyReply } from 'fastify';
  * the request's hooks set (request id, security headers) and `headers`. Fastify still runs its onResponse hooks
  * (the access line, the metric) when the response ends.
  *
- * Serves the gateway's streamed chat completions and the chat's answers. Before it, the chat's stream was opened
- * without the API's security headers and did not wait for a slow client's buffer to drain.
+ * Serves the gateway's streamed chat completions, the chat's answers and a run's live events. Before it, the chat's
+ * and the run events' streams were opened without the API's security headers.
  */
 export function openEventStream(reply: FastifyReply, headers: Record<string, string>): ServerResponse {
   reply.hijack();
