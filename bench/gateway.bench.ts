@@ -224,55 +224,56 @@ export async function run(args: string[]): Promise<void> {
     await paced(via, '/v1/chat/completions', hVia, plain('fake/gpt-4o-mini'), rate, warmup);
     await paced(via, '/v1/chat/completions', hVia, streamed('fake/gpt-4o-mini'), streamRate, Math.min(warmup, 2), true);
 
-    const d: Sample[] = [];
-    const v: Sample[] = [];
-    const ds: Sample[] = [];
-    const vs: Sample[] = [];
-    // CPU time of each server process over each case's rounds, for the µs of CPU per call.
-    const cpu = {
-      d: { clarion: 0, upstream: 0 },
-      v: { clarion: 0, upstream: 0 },
-      ds: { clarion: 0, upstream: 0 },
-      vs: { clarion: 0, upstream: 0 },
-    };
-    const measured = async (into: Sample[], key: keyof typeof cpu, call: () => Promise<Sample[]>) => {
-      const c0 = cpuSeconds(clarion.server.pid);
-      const f0 = cpuSeconds(fake.pid);
-      into.push(...(await call()));
-      cpu[key].clarion += cpuSeconds(clarion.server.pid) - c0;
-      cpu[key].upstream += cpuSeconds(fake.pid) - f0;
-    };
-    for (let r = 0; r < rounds; r++) {
-      await measured(d, 'd', () => paced(direct, '/v1/chat/completions', hDirect, plain('gpt-4o-mini'), rate, seconds));
-      await measured(v, 'v', () => paced(via, '/v1/chat/completions', hVia, plain('fake/gpt-4o-mini'), rate, seconds));
-      await measured(ds, 'ds', () =>
+    // Each case: its calls (one round is `run`), the samples of all its rounds, and the CPU time Clarion and the
+    // upstream used during them, for the µs of CPU per call.
+    const kase = (name: string, dumpName: string, run: () => Promise<Sample[]>) => ({
+      name,
+      dumpName,
+      run,
+      samples: [] as Sample[],
+      clarionCpu: 0,
+      upstreamCpu: 0,
+    });
+    const cases = [
+      kase('chat, upstream directly (baseline)', 'direct', () =>
+        paced(direct, '/v1/chat/completions', hDirect, plain('gpt-4o-mini'), rate, seconds),
+      ),
+      kase('chat, through Clarion', 'via', () =>
+        paced(via, '/v1/chat/completions', hVia, plain('fake/gpt-4o-mini'), rate, seconds),
+      ),
+      kase('stream first chunk, upstream directly (baseline)', 'stream-direct', () =>
         paced(direct, '/v1/chat/completions', hDirect, streamed('gpt-4o-mini'), streamRate, seconds, true),
-      );
-      await measured(vs, 'vs', () =>
+      ),
+      kase('stream first chunk, through Clarion', 'stream-via', () =>
         paced(via, '/v1/chat/completions', hVia, streamed('fake/gpt-4o-mini'), streamRate, seconds, true),
-      );
+      ),
+    ];
+    for (let r = 0; r < rounds; r++) {
+      for (const c of cases) {
+        const c0 = cpuSeconds(clarion.server.pid);
+        const f0 = cpuSeconds(fake.pid);
+        c.samples.push(...(await c.run()));
+        c.clarionCpu += cpuSeconds(clarion.server.pid) - c0;
+        c.upstreamCpu += cpuSeconds(fake.pid) - f0;
+      }
     }
     // `--dump FILE`: every measured call as a JSON line (case, send time in ms since the epoch, ms, status), to
     // line the slow ones up against what the server logged at that moment.
     const dump = argValue(args, 'dump');
     if (dump) {
-      const cases = { direct: d, via: v, 'stream-direct': ds, 'stream-via': vs };
-      const lines = Object.entries(cases).flatMap(([c, list]) =>
-        list.map((x) => JSON.stringify({ case: c, at: Math.round(x.at * 1000) / 1000, ms: x.ms, status: x.status })),
+      const lines = cases.flatMap((c) =>
+        c.samples.map((x) =>
+          JSON.stringify({ case: c.dumpName, at: Math.round(x.at * 1000) / 1000, ms: x.ms, status: x.status }),
+        ),
       );
       fs.writeFileSync(dump, `${lines.join('\n')}\n`);
       console.log(`samples written to ${dump}`);
     }
-    const perCall = (key: keyof typeof cpu, n: number) => ({
-      clarionUs: (cpu[key].clarion / n) * 1e6,
-      upstreamUs: (cpu[key].upstream / n) * 1e6,
-    });
-    const rows = [
-      { ...summarize('chat, upstream directly (baseline)', d), ...perCall('d', d.length) },
-      { ...summarize('chat, through Clarion', v), ...perCall('v', v.length) },
-      { ...summarize('stream first chunk, upstream directly (baseline)', ds), ...perCall('ds', ds.length) },
-      { ...summarize('stream first chunk, through Clarion', vs), ...perCall('vs', vs.length) },
-    ];
+    const rows = cases.map((c) => ({
+      ...summarize(c.name, c.samples),
+      clarionUs: (c.clarionCpu / c.samples.length) * 1e6,
+      upstreamUs: (c.upstreamCpu / c.samples.length) * 1e6,
+    }));
     console.log(`\nmachine before: ${before}\nmachine after:  ${machineNote()}`);
     console.log(
       `\ngateway: ${rate} req/s (streams ${streamRate} req/s), ${warmup} s warm-up, ${rounds} alternating rounds of ${seconds} s; ` +

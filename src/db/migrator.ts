@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { sql, type Kysely } from 'kysely';
 import type { Database } from './database.js';
 import type { Migration } from './migration.js';
@@ -78,15 +79,8 @@ async function takePgLock(
     const got = await sql<{ ok: boolean }>`select pg_try_advisory_lock(${PG_LOCK_KEY}) as ok`.execute(db);
     if (got.rows[0]?.ok) return;
     if (!waited) onWait?.(LOCK_WAIT_MESSAGE);
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, LOCK_RETRY_MS);
-      signal?.addEventListener('abort', done, { once: true });
-      function done() {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', done);
-        resolve();
-      }
-    });
+    // Cut short by the signal: the next turn throws its reason.
+    await sleep(LOCK_RETRY_MS, undefined, signal ? { signal } : undefined).catch(() => {});
   }
 }
 

@@ -7,8 +7,9 @@ import type { RunService } from './run.service.js';
 const FINAL = new Set(['run.completed', 'run.failed', 'run.cancelled']);
 
 /**
- * On a response opened as an event stream (`openEventStream`): replays stored events after `after`, then follows the live ones in sequence order (filling any
- * gap from the store), and ends after the run's final event or when the client goes away.
+ * On a response opened as an event stream (`openEventStream`): replays stored events after `after`, then follows
+ * the live ones in sequence order (filling any gap from the store), and ends after the run's final event or when
+ * the client goes away.
  */
 export async function streamRunEvents(
   req: IncomingMessage,
