@@ -202,6 +202,20 @@ describe.each(testDialects())('LLM gateway on %s', (dialect) => {
     expect(summary.body.by_model.length).toBeGreaterThan(0);
   });
 
+  it('records usage under time-ordered ids, listed newest first even within one millisecond', async () => {
+    const p = await provider(up2);
+    for (const n of [1, 2, 3]) {
+      const res = await chat({ model: `${p.name}/gpt-4o-mini`, messages: [{ role: 'user', content: `order ${n}` }] });
+      expect(res.status).toBe(200);
+    }
+    const usage = await s.request('GET', '/api/v1/usage?limit=3', { token: s.admin.token });
+    const ids = usage.body.items.map((u: { id: string }) => u.id) as string[];
+    expect(ids).toHaveLength(3);
+    // UUIDv7: version nibble 7, and the newest (listed first) has the greatest id.
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect([...ids].sort().reverse()).toEqual(ids);
+  });
+
   it('does not serve a cached answer after the alias it was asked for points elsewhere', async () => {
     const a = await provider(up2);
     const b = await provider(up);
