@@ -1,11 +1,13 @@
 /**
- * `npm run bench -- gateway [--rate 500] [--seconds 5] [--rounds 2] [--warmup 2] [--stream-rate 100] [--chunk-delay 5] [--nice N] [--profile] [--env K=V] [--node-flag F] [--budget] [--dump FILE]`
+ * `npm run bench -- gateway [--rate 500] [--seconds 5] [--rounds 2] [--warmup 2] [--stream-rate 100] [--chunk-delay 5] [--nice N] [--profile] [--env K=V] [--node-flag F] [--budget] [--dump FILE] [--floor]`
  *
  * Gateway overhead: the same chat completion sent to the fake OpenAI-compatible upstream directly and through
  * Clarion's /v1/chat/completions (API key, provider, routing, budgets check, usage recording), paced at a fixed
  * rate, in one run. Direct and via-Clarion rounds alternate so drift of a shared machine hits both. Streamed calls
  * measure the delay of the first chunk. The upstream and Clarion run as child processes on core 1; the paced
  * client runs here on core 0.
+ * `--floor` adds a bare Fastify that forwards the same calls to the upstream with undici and nothing else (no auth,
+ * routing, budgets or usage): what any Node.js gateway costs on this machine, measured in the same run.
  * Budget (docs/benchmarks.md): added latency <= 1 ms at p50 and <= 5 ms at p99 at 500 req/s; first streamed
  * chunk <= 2 ms later.
  */
@@ -32,6 +34,35 @@ import {
 import { printProfile } from './support/cpu-profile.js';
 
 const ADMIN_PASSWORD = 'bench-admin-password';
+
+/**
+ * The --floor proxy: Fastify and an undici pool, forwarding the body to the upstream and its answer back (a stream
+ * chunk by chunk). Upstream from UPSTREAM, port from PORT.
+ */
+const floorSource = `
+import Fastify from 'fastify';
+import { Pool } from 'undici';
+const upstream = new Pool(process.env.UPSTREAM, { connections: 128 });
+const app = Fastify();
+app.get('/health', async () => ({ ok: true }));
+app.post('/v1/chat/completions', async (req, reply) => {
+  const res = await upstream.request({
+    method: 'POST',
+    path: '/v1/chat/completions',
+    headers: { 'content-type': 'application/json', authorization: 'Bearer sk-upstream' },
+    body: JSON.stringify(req.body),
+  });
+  if (!req.body.stream) {
+    reply.code(res.statusCode).header('content-type', 'application/json');
+    return JSON.parse(await res.body.text());
+  }
+  reply.hijack();
+  reply.raw.writeHead(res.statusCode, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  for await (const chunk of res.body) reply.raw.write(chunk);
+  reply.raw.end();
+});
+await app.listen({ host: '127.0.0.1', port: Number(process.env.PORT) });
+`;
 const RATE_LIMIT = '10000000';
 
 interface Sample {
@@ -207,9 +238,24 @@ export async function run(args: string[]): Promise<void> {
     if (extra.note) console.log(`${extra.note}; Clarion's log: ${clarion.log}`);
     procs.push(clarion.server);
 
+    const floorPort = await freePort();
+    const floorUrl = `http://127.0.0.1:${floorPort}`;
+    const floor = args.includes('--floor')
+      ? spawnNode(
+          ['--input-type=module', '-e', floorSource],
+          { PORT: String(floorPort), UPSTREAM: fakeUrl },
+          path.join(tempDir('gateway-floor'), 'out.log'),
+        )
+      : undefined;
+    if (floor) {
+      procs.push(floor);
+      await waitFor200(`${floorUrl}/health`, floor);
+    }
+
     const direct = new Pool(fakeUrl, { connections: 128 });
     const via = new Pool(clarion.base, { connections: 128 });
-    pools.push(direct, via);
+    const viaFloor = new Pool(floorUrl, { connections: 128 });
+    pools.push(direct, via, viaFloor);
     const messages = [
       { role: 'system', content: 'You are a terse assistant.' },
       { role: 'user', content: 'Summarise the benefits of keeping a gateway close to its callers in one line.' },
@@ -221,6 +267,10 @@ export async function run(args: string[]): Promise<void> {
 
     // Warm-up: connections, JIT, SQLite pages.
     await paced(direct, '/v1/chat/completions', hDirect, plain('gpt-4o-mini'), rate, 1);
+    if (floor) {
+      await paced(viaFloor, '/v1/chat/completions', hDirect, plain('gpt-4o-mini'), rate, Math.min(warmup, 3));
+      await paced(viaFloor, '/v1/chat/completions', hDirect, streamed('gpt-4o-mini'), streamRate, 1, true);
+    }
     await paced(via, '/v1/chat/completions', hVia, plain('fake/gpt-4o-mini'), rate, warmup);
     await paced(via, '/v1/chat/completions', hVia, streamed('fake/gpt-4o-mini'), streamRate, Math.min(warmup, 2), true);
 
@@ -248,12 +298,28 @@ export async function run(args: string[]): Promise<void> {
         paced(via, '/v1/chat/completions', hVia, streamed('fake/gpt-4o-mini'), streamRate, seconds, true),
       ),
     ];
+    if (floor) {
+      cases.splice(
+        2,
+        0,
+        kase('chat, bare Fastify + undici proxy (floor)', 'floor', () =>
+          paced(viaFloor, '/v1/chat/completions', hDirect, plain('gpt-4o-mini'), rate, seconds),
+        ),
+      );
+      cases.push(
+        kase('stream first chunk, bare proxy (floor)', 'stream-floor', () =>
+          paced(viaFloor, '/v1/chat/completions', hDirect, streamed('gpt-4o-mini'), streamRate, seconds, true),
+        ),
+      );
+    }
     for (let r = 0; r < rounds; r++) {
       for (const c of cases) {
-        const c0 = cpuSeconds(clarion.server.pid);
+        // The server column: the floor's CPU in its own cases, Clarion's in the others.
+        const serverPid = c.dumpName.endsWith('floor') ? floor!.pid : clarion.server.pid;
+        const c0 = cpuSeconds(serverPid);
         const f0 = cpuSeconds(fake.pid);
         c.samples.push(...(await c.run()));
-        c.clarionCpu += cpuSeconds(clarion.server.pid) - c0;
+        c.clarionCpu += cpuSeconds(serverPid) - c0;
         c.upstreamCpu += cpuSeconds(fake.pid) - f0;
       }
     }
@@ -285,11 +351,19 @@ export async function run(args: string[]): Promise<void> {
     const f = (x: number) => x.toFixed(2);
     console.log(
       table(
-        ['case', 'requests', 'errors', 'p50 ms', 'p99 ms', 'Clarion µs CPU/call', 'upstream µs CPU/call'],
+        ['case', 'requests', 'errors', 'p50 ms', 'p99 ms', 'server µs CPU/call', 'upstream µs CPU/call'],
         rows.map((r) => [r.name, r.n, r.errors, f(r.p50), f(r.p99), r.clarionUs.toFixed(0), r.upstreamUs.toFixed(0)]),
       ),
     );
-    const [bd, bv, sd, sv] = rows as [(typeof rows)[0], (typeof rows)[0], (typeof rows)[0], (typeof rows)[0]];
+    const row = (dumpName: string) => rows[cases.findIndex((c) => c.dumpName === dumpName)]!;
+    const [bd, bv, sd, sv] = [row('direct'), row('via'), row('stream-direct'), row('stream-via')];
+    if (floor) {
+      const [bf, sf] = [row('floor'), row('stream-floor')];
+      console.log(
+        `\nadded by the bare proxy (floor): p50 ${f(bf.p50 - bd.p50)} ms, p99 ${f(bf.p99 - bd.p99)} ms; ` +
+          `first streamed chunk p50 ${f(sf.p50 - sd.p50)} ms, p99 ${f(sf.p99 - sd.p99)} ms`,
+      );
+    }
     console.log(
       `\nadded by Clarion: p50 ${f(bv.p50 - bd.p50)} ms, p99 ${f(bv.p99 - bd.p99)} ms; ` +
         `first streamed chunk p50 ${f(sv.p50 - sd.p50)} ms, p99 ${f(sv.p99 - sd.p99)} ms`,
