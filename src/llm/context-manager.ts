@@ -2,6 +2,7 @@ import { invalid } from '../errors/index.js';
 import { deriveIdempotencyKey } from './idempotency-key.js';
 import type { ChatCompletion, ChatRequest, LlmCallContext } from './llm.js';
 import { countTokens, decodeTokens, encodeTokens } from './tokens.js';
+import type { CancelSignal } from './call-cancel.js';
 
 /**
  * Splits text into pieces of at most `maxTokens` tokens, consecutive pieces sharing `overlap` tokens.
@@ -71,7 +72,7 @@ export interface MapReduceOptions {
   concurrency?: number;
   /** Tokens of overlap between chunks (default 100). */
   overlap?: number;
-  signal?: AbortSignal;
+  signal?: CancelSignal;
 }
 
 const answerOf = (c: ChatCompletion): string => c.choices[0]?.message.content ?? '';

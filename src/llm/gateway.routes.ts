@@ -8,6 +8,7 @@ import { idempotencyKeyOf } from './idempotency-key.js';
 import { DelegateSchema, type CallInfo, type ChatRequest, type LlmCallContext } from './llm.js';
 import type { LlmService } from './llm.service.js';
 import { openEventStream, writeEvent } from '../http/event-stream.js';
+import { CallCancel } from './call-cancel.js';
 
 // OpenAI's request bodies grow new fields often; they are passed through to the provider, so only the
 // fields Clarion itself reads are checked here.
@@ -39,7 +40,7 @@ const EmbeddingsBody = Type.Object(
 );
 
 /** Who calls, and the Idempotency-Key (checked here, sent on to the provider). */
-function callContext(req: FastifyRequest, signal: AbortSignal): LlmCallContext {
+function callContext(req: FastifyRequest, signal: CallCancel): LlmCallContext {
   const p = principalOf(req);
   const idem = idempotencyKeyOf(req.headers['idempotency-key']);
   return {
@@ -50,14 +51,16 @@ function callContext(req: FastifyRequest, signal: AbortSignal): LlmCallContext {
   };
 }
 
-/** Aborts the provider call when the client goes away before the answer is complete. */
-function abortOnClose(req: FastifyRequest, reply: FastifyReply): AbortController {
-  const ac = new AbortController();
+/**
+ * Aborts the provider call when the client goes away before the answer is complete. A CallCancel, not an
+ * AbortController: Node promotes every AbortSignal to the old generation (see CallCancel).
+ */
+function abortOnClose(reply: FastifyReply): CallCancel {
+  const cancel = new CallCancel();
   reply.raw.on('close', () => {
-    if (!reply.raw.writableFinished) ac.abort();
+    if (!reply.raw.writableFinished) cancel.abort();
   });
-  void req;
-  return ac;
+  return cancel;
 }
 
 function setInfoHeaders(reply: FastifyReply, info: CallInfo): void {
@@ -77,8 +80,8 @@ function sseError(err: unknown): string {
 export const gatewayRoutes: FastifyPluginAsyncTypebox<{ llm: LlmService }> = async (app, { llm }) => {
   app.post('/chat/completions', { schema: { tags: ['gateway'], body: ChatBody } }, async (req, reply) => {
     const body = req.body as unknown as ChatRequest;
-    const ac = abortOnClose(req, reply);
-    const ctx = callContext(req, ac.signal);
+    const cancel = abortOnClose(reply);
+    const ctx = callContext(req, cancel);
     const info: CallInfo = { cache: 'off' };
     if (!body.stream) {
       const answer = await llm.chat(body, ctx, info);
@@ -91,7 +94,7 @@ export const gatewayRoutes: FastifyPluginAsyncTypebox<{ llm: LlmService }> = asy
     // However the response ends — even a client gone before the body began to be read — the call is closed,
     // which ends its budget reservation and frees its deployment. A call already closed ignores this.
     const close = () => void it.return(undefined).catch(() => {});
-    if (ac.signal.aborted) close();
+    if (cancel.aborted) close();
     else reply.raw.once('close', close);
     setInfoHeaders(reply, info);
     const raw = openEventStream(reply, {
@@ -108,7 +111,7 @@ export const gatewayRoutes: FastifyPluginAsyncTypebox<{ llm: LlmService }> = asy
       }
       await writeEvent(raw, 'data: [DONE]\n\n');
     } catch (err) {
-      if (!ac.signal.aborted) {
+      if (!cancel.aborted) {
         req.log.warn({ err, code: (err as AppError).code }, 'model stream failed after it began');
         await writeEvent(raw, sseError(err));
       }
@@ -119,11 +122,11 @@ export const gatewayRoutes: FastifyPluginAsyncTypebox<{ llm: LlmService }> = asy
   });
 
   app.post('/embeddings', { schema: { tags: ['gateway'], body: EmbeddingsBody } }, async (req, reply) => {
-    const ac = abortOnClose(req, reply);
+    const cancel = abortOnClose(reply);
     const b = req.body;
     const res = await llm.embed(
       { model: b.model, input: b.input, ...(b.dimensions ? { dimensions: b.dimensions } : {}) },
-      callContext(req, ac.signal),
+      callContext(req, cancel),
     );
     const base64 = b.encoding_format === 'base64';
     return reply.send({

@@ -1,5 +1,6 @@
 import { Type, type Static } from 'typebox';
 import { Nullable, StrictObject, Timestamp } from '../http/schemas.js';
+import type { CancelSignal } from './call-cancel.js';
 
 /**
  * Domain types of the LLM layer. Requests and answers use the OpenAI chat.completions shapes, the
@@ -120,7 +121,8 @@ export interface LlmCallContext {
   agentId?: string;
   runId?: string;
   stepId?: string;
-  signal?: AbortSignal;
+  /** Cancels the call: a run's or a chat's AbortSignal, or a gateway call's CallCancel. */
+  signal?: CancelSignal;
   idempotencyKey?: string;
 }
 

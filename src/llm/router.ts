@@ -2,6 +2,7 @@ import { AppError } from '../errors/index.js';
 import type { Deployment, RoutingStrategy } from './llm.js';
 import type { LlmProvider } from './providers/llm-provider.js';
 import { ProviderError } from './providers/provider-error.js';
+import type { CancelSignal } from './call-cancel.js';
 
 /** A deployment with its provider ready to call. */
 export interface Target extends Deployment {
@@ -23,7 +24,7 @@ export interface RouterOptions {
   cooldownFailures: number;
   cooldownMs: number;
   now?: () => number;
-  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  sleep?: (ms: number, signal?: CancelSignal) => Promise<void>;
   random?: () => number;
 }
 
@@ -51,7 +52,7 @@ export interface RouteResult<T> {
 const WINDOW_MS = 60_000;
 const LATENCY_WEIGHT = 0.3;
 
-const defaultSleep = (ms: number, signal?: AbortSignal) =>
+const defaultSleep = (ms: number, signal?: CancelSignal) =>
   new Promise<void>((resolve, reject) => {
     if (signal?.aborted) return reject(new ProviderError('aborted', 'the call was cancelled'));
     const t = setTimeout(() => {
@@ -74,7 +75,7 @@ export class Router {
   private readonly states = new Map<string, DeploymentState>();
   private readonly turns = new Map<string, number>();
   private readonly now: () => number;
-  private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  private readonly sleep: (ms: number, signal?: CancelSignal) => Promise<void>;
   private readonly random: () => number;
 
   constructor(private readonly opts: RouterOptions) {
@@ -171,7 +172,7 @@ export class Router {
     estimatedTokens: number | (() => number),
     fn: (t: Target) => Promise<T>,
     opts: {
-      signal?: AbortSignal;
+      signal?: CancelSignal;
       hold?: boolean;
       onAttempt?: (t: Target) => void;
       onFailure?: (t: Target, err: ProviderError) => void;

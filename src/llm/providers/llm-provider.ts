@@ -1,8 +1,9 @@
 import type { ChatCompletion, ChatCompletionChunk, ChatRequest, EmbedRequest, ProviderConfig } from '../llm.js';
+import type { CancelSignal } from '../call-cancel.js';
 
 export interface ProviderCallOptions {
   timeoutMs: number;
-  signal?: AbortSignal;
+  signal?: CancelSignal;
   /** Sent as the `Idempotency-Key` header of model calls (the same on every attempt of one call). */
   idempotencyKey?: string;
 }

@@ -1,11 +1,12 @@
 import type { Dispatcher } from 'undici';
 import { undici, type DispatcherSource } from '../../net/undici.js';
 import { ProviderError, parseRetryAfter } from './provider-error.js';
+import type { CancelSignal } from '../call-cancel.js';
 
 export interface HttpCallOptions {
   dispatcher: DispatcherSource;
   timeoutMs: number;
-  signal?: AbortSignal;
+  signal?: CancelSignal;
   /** The provider key: replaced by `***` in any message that quotes it. */
   secret?: string;
 }
@@ -68,7 +69,8 @@ async function send(
       headersTimeout: o.timeoutMs,
       bodyTimeout: o.timeoutMs,
       // undici's request() never follows redirects, so the key only ever reaches the provider's own host.
-      ...(o.signal ? { signal: o.signal } : {}),
+      // undici's `signal` takes any object with addEventListener, aborted and reason (a CallCancel too).
+      ...(o.signal ? { signal: o.signal as AbortSignal } : {}),
     });
   } catch (err) {
     throw classify(err, o.secret);
