@@ -1,9 +1,10 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { LazyAgent } from '../../net/undici.js';
 import { ProviderError } from './provider-error.js';
-import { getJson, postJson, type HttpCallOptions } from './provider-http.js';
+import { parseSse } from '../sse.js';
+import { getJson, postJson, postStream, type HttpCallOptions } from './provider-http.js';
 
 /** A provider stand-in whose answer each test sets; it notes what it was sent and when a client went away. */
 describe('provider HTTP calls (JSON)', () => {
@@ -113,5 +114,80 @@ describe('provider HTTP calls (JSON)', () => {
     const port = (closed.address() as AddressInfo).port;
     await new Promise((resolve) => closed.close(resolve));
     expect((await failure(getJson(`http://127.0.0.1:${port}/x`, {}, opts()))).kind).toBe('network');
+  });
+});
+
+/** Streams whose reader stops at the provider's last event: the connection is kept, or closed past a limit. */
+describe('provider HTTP calls (streams)', () => {
+  let server: http.Server;
+  let base: string;
+  let connections = 0;
+  let answer: (res: http.ServerResponse) => void;
+  // Each test has a pool of its own, so connections the one before left open are not reused.
+  let dispatcher: LazyAgent;
+  beforeEach(() => {
+    dispatcher = new LazyAgent({ keepAliveTimeout: 10_000 });
+    connections = 0;
+  });
+  afterEach(() => dispatcher.close());
+
+  beforeAll(async () => {
+    server = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        answer(res);
+      });
+    });
+    server.on('connection', () => connections++);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  /** Reads events until `[DONE]`, then stops, as the providers do. */
+  const readUntilDone = async (): Promise<string[]> => {
+    const events: string[] = [];
+    for await (const ev of parseSse(
+      await postStream(`${base}/v1/chat/completions`, {}, { stream: true }, { dispatcher, timeoutMs: 5000 }),
+    )) {
+      if (ev.data === '[DONE]') break;
+      events.push(ev.data);
+    }
+    return events;
+  };
+
+  it('keeps the connection when the reader stops at [DONE] before the body has ended', async () => {
+    // The end of the body comes after [DONE], as from a provider that writes them separately.
+    answer = (res) => {
+      res.write('data: {"n":1}\n\ndata: [DONE]\n\n');
+      setTimeout(() => res.end(), 20);
+    };
+    for (let i = 0; i < 3; i++) {
+      expect(await readUntilDone()).toEqual(['{"n":1}']);
+      // Until the body has ended the connection is busy; after, the next call gets it.
+      await new Promise((resolve) => setTimeout(resolve, 60));
+    }
+    expect(connections).toBe(1);
+  });
+
+  it('closes the connection instead of reading far past where the reader stopped', async () => {
+    let closed!: () => void;
+    const serverSawClose = new Promise<void>((resolve) => (closed = resolve));
+    // After [DONE], a provider that goes on sending: more than the 16 KB drained, and no end.
+    answer = (res) => {
+      res.once('close', () => closed());
+      res.write('data: {"n":1}\n\ndata: [DONE]\n\n');
+      const more = setInterval(() => res.write(`: ${'x'.repeat(8 * 1024)}\n\n`), 5);
+      res.once('close', () => clearInterval(more));
+    };
+    expect(await readUntilDone()).toEqual(['{"n":1}']);
+    // Without the limit, this would wait for the body's end, which never comes.
+    await serverSawClose;
+    answer = (res) => res.end('data: [DONE]\n\n');
+    expect(await readUntilDone()).toEqual([]);
   });
 });

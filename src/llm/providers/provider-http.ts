@@ -121,7 +121,18 @@ export async function getJson<T>(url: string, headers: Record<string, string>, o
   }
 }
 
-/** Opens a streamed POST; resolves once the provider accepted (2xx) so the router can still fall back. */
+/** Bytes past the point where a caller stopped reading a stream that are still read, to keep the connection. */
+const DRAIN_LIMIT = 16 * 1024;
+
+/**
+ * Opens a streamed POST; resolves once the provider accepted (2xx) so the router can still fall back.
+ *
+ * A caller that stops reading before the body ends (after a provider's last event, `[DONE]` or `message_stop`,
+ * whose end of body is usually already received or on its way) does not destroy the body: Node's iterator would
+ * make an AbortError with a stack trace for it on every stream, and a body destroyed before its end closes the
+ * connection. What is left is read instead (up to DRAIN_LIMIT bytes more, else the body is destroyed), and the
+ * connection goes back to the pool. A cancelled call's body was already destroyed by its signal.
+ */
 export async function postStream(
   url: string,
   headers: Record<string, string>,
@@ -133,12 +144,18 @@ export async function postStream(
   const secret = o.secret;
   return {
     async *[Symbol.asyncIterator]() {
+      let read = 0;
+      let ended = false;
       try {
-        for await (const chunk of stream) yield chunk as Uint8Array;
+        for await (const chunk of stream.iterator({ destroyOnReturn: false })) {
+          read += (chunk as Uint8Array).length;
+          yield chunk as Uint8Array;
+        }
+        ended = true;
       } catch (err) {
         throw classify(err, secret);
       } finally {
-        stream.destroy();
+        if (!ended) stream.dump({ limit: read + DRAIN_LIMIT }).catch(() => {});
       }
     },
   };
