@@ -238,24 +238,24 @@ export async function run(args: string[]): Promise<void> {
     if (extra.note) console.log(`${extra.note}; Clarion's log: ${clarion.log}`);
     procs.push(clarion.server);
 
-    const floorPort = await freePort();
-    const floorUrl = `http://127.0.0.1:${floorPort}`;
-    const floor = args.includes('--floor')
-      ? spawnNode(
-          ['--input-type=module', '-e', floorSource],
-          { PORT: String(floorPort), UPSTREAM: fakeUrl },
-          path.join(tempDir('gateway-floor'), 'out.log'),
-        )
-      : undefined;
-    if (floor) {
-      procs.push(floor);
-      await waitFor200(`${floorUrl}/health`, floor);
+    // --floor: the bare proxy, on the same upstream.
+    let floor: { proc: Spawned; pool: Pool } | undefined;
+    if (args.includes('--floor')) {
+      const floorPort = await freePort();
+      const proc = spawnNode(
+        ['--input-type=module', '-e', floorSource],
+        { PORT: String(floorPort), UPSTREAM: fakeUrl },
+        path.join(tempDir('gateway-floor'), 'out.log'),
+      );
+      procs.push(proc);
+      await waitFor200(`http://127.0.0.1:${floorPort}/health`, proc);
+      floor = { proc, pool: new Pool(`http://127.0.0.1:${floorPort}`, { connections: 128 }) };
+      pools.push(floor.pool);
     }
 
     const direct = new Pool(fakeUrl, { connections: 128 });
     const via = new Pool(clarion.base, { connections: 128 });
-    const viaFloor = new Pool(floorUrl, { connections: 128 });
-    pools.push(direct, via, viaFloor);
+    pools.push(direct, via);
     const messages = [
       { role: 'system', content: 'You are a terse assistant.' },
       { role: 'user', content: 'Summarise the benefits of keeping a gateway close to its callers in one line.' },
@@ -275,55 +275,55 @@ export async function run(args: string[]): Promise<void> {
         paced(pool, '/v1/chat/completions', headers, streamed(model), streamRate, seconds, true),
       ]);
     await paced(direct, '/v1/chat/completions', hDirect, plain('gpt-4o-mini'), rate, 1);
-    if (floor) await warm(viaFloor, hDirect, 'gpt-4o-mini', Math.min(warmup, 3));
+    if (floor) await warm(floor.pool, hDirect, 'gpt-4o-mini', Math.min(warmup, 3));
     await warm(via, hVia, 'fake/gpt-4o-mini', warmup);
 
-    // Each case: its calls (one round is `run`), the samples of all its rounds, and the CPU time Clarion and the
-    // upstream used during them, for the µs of CPU per call.
-    const kase = (name: string, dumpName: string, run: () => Promise<Sample[]>) => ({
+    // Each case: its calls (one round is `run`), the process that serves them (Clarion, or the floor in its own
+    // cases), the samples of all its rounds, and the CPU time the server and the upstream used during them.
+    const kase = (name: string, dumpName: string, serverPid: number, run: () => Promise<Sample[]>) => ({
       name,
       dumpName,
+      serverPid,
       run,
       samples: [] as Sample[],
-      clarionCpu: 0,
+      serverCpu: 0,
       upstreamCpu: 0,
     });
+    const clarionPid = clarion.server.pid;
     const cases = [
-      kase('chat, upstream directly (baseline)', 'direct', () =>
+      kase('chat, upstream directly (baseline)', 'direct', clarionPid, () =>
         paced(direct, '/v1/chat/completions', hDirect, plain('gpt-4o-mini'), rate, seconds),
       ),
-      kase('chat, through Clarion', 'via', () =>
+      kase('chat, through Clarion', 'via', clarionPid, () =>
         paced(via, '/v1/chat/completions', hVia, plain('fake/gpt-4o-mini'), rate, seconds),
       ),
-      kase('stream first chunk, upstream directly (baseline)', 'stream-direct', () =>
+      ...(floor
+        ? [
+            kase('chat, bare Fastify + undici proxy (floor)', 'floor', floor.proc.pid, () =>
+              paced(floor.pool, '/v1/chat/completions', hDirect, plain('gpt-4o-mini'), rate, seconds),
+            ),
+          ]
+        : []),
+      kase('stream first chunk, upstream directly (baseline)', 'stream-direct', clarionPid, () =>
         paced(direct, '/v1/chat/completions', hDirect, streamed('gpt-4o-mini'), streamRate, seconds, true),
       ),
-      kase('stream first chunk, through Clarion', 'stream-via', () =>
+      kase('stream first chunk, through Clarion', 'stream-via', clarionPid, () =>
         paced(via, '/v1/chat/completions', hVia, streamed('fake/gpt-4o-mini'), streamRate, seconds, true),
       ),
+      ...(floor
+        ? [
+            kase('stream first chunk, bare proxy (floor)', 'stream-floor', floor.proc.pid, () =>
+              paced(floor.pool, '/v1/chat/completions', hDirect, streamed('gpt-4o-mini'), streamRate, seconds, true),
+            ),
+          ]
+        : []),
     ];
-    if (floor) {
-      cases.splice(
-        2,
-        0,
-        kase('chat, bare Fastify + undici proxy (floor)', 'floor', () =>
-          paced(viaFloor, '/v1/chat/completions', hDirect, plain('gpt-4o-mini'), rate, seconds),
-        ),
-      );
-      cases.push(
-        kase('stream first chunk, bare proxy (floor)', 'stream-floor', () =>
-          paced(viaFloor, '/v1/chat/completions', hDirect, streamed('gpt-4o-mini'), streamRate, seconds, true),
-        ),
-      );
-    }
     for (let r = 0; r < rounds; r++) {
       for (const c of cases) {
-        // The server column: the floor's CPU in its own cases, Clarion's in the others.
-        const serverPid = c.dumpName.endsWith('floor') ? floor!.pid : clarion.server.pid;
-        const c0 = cpuSeconds(serverPid);
+        const c0 = cpuSeconds(c.serverPid);
         const f0 = cpuSeconds(fake.pid);
         c.samples.push(...(await c.run()));
-        c.clarionCpu += cpuSeconds(serverPid) - c0;
+        c.serverCpu += cpuSeconds(c.serverPid) - c0;
         c.upstreamCpu += cpuSeconds(fake.pid) - f0;
       }
     }
@@ -341,7 +341,7 @@ export async function run(args: string[]): Promise<void> {
     }
     const rows = cases.map((c) => ({
       ...summarize(c.name, c.samples),
-      clarionUs: (c.clarionCpu / c.samples.length) * 1e6,
+      serverUs: (c.serverCpu / c.samples.length) * 1e6,
       upstreamUs: (c.upstreamCpu / c.samples.length) * 1e6,
     }));
     console.log(`\nmachine before: ${before}\nmachine after:  ${machineNote()}`);
@@ -356,7 +356,7 @@ export async function run(args: string[]): Promise<void> {
     console.log(
       table(
         ['case', 'requests', 'errors', 'p50 ms', 'p99 ms', 'server µs CPU/call', 'upstream µs CPU/call'],
-        rows.map((r) => [r.name, r.n, r.errors, f(r.p50), f(r.p99), r.clarionUs.toFixed(0), r.upstreamUs.toFixed(0)]),
+        rows.map((r) => [r.name, r.n, r.errors, f(r.p50), f(r.p99), r.serverUs.toFixed(0), r.upstreamUs.toFixed(0)]),
       ),
     );
     const row = (dumpName: string) => rows[cases.findIndex((c) => c.dumpName === dumpName)]!;
