@@ -1,7 +1,7 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Agent, request } from 'undici';
 import { describe, expect, it } from 'vitest';
+import { closeServer, listenLocal } from '../../test/helpers/local-server.js';
 import { CallCancel } from './call-cancel.js';
 
 describe('CallCancel', () => {
@@ -60,12 +60,11 @@ describe('CallCancel', () => {
     const serverSawClose = new Promise<void>((resolve) => (closed = resolve));
     // Never answers; notes when the client's connection goes away.
     const server = http.createServer((req) => req.socket.once('close', () => closed()));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = await listenLocal(server);
     const agent = new Agent();
     try {
       const cancel = new CallCancel();
-      const { port } = server.address() as AddressInfo;
-      const pending = request(`http://127.0.0.1:${port}/`, {
+      const pending = request(`${base}/`, {
         method: 'POST',
         body: '{}',
         dispatcher: agent,
@@ -76,19 +75,17 @@ describe('CallCancel', () => {
       await serverSawClose;
     } finally {
       await agent.close();
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
+      await closeServer(server);
     }
   });
 
   it('leaves no listener behind on a request that completes', async () => {
     const server = http.createServer((_req, res) => res.end('ok'));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = await listenLocal(server);
     const agent = new Agent();
     try {
       const cancel = new CallCancel();
-      const { port } = server.address() as AddressInfo;
-      const res = await request(`http://127.0.0.1:${port}/`, {
+      const res = await request(`${base}/`, {
         dispatcher: agent,
         signal: cancel as unknown as AbortSignal,
       });
@@ -98,8 +95,7 @@ describe('CallCancel', () => {
       expect((cancel as unknown as { listeners?: unknown[] }).listeners ?? []).toHaveLength(0);
     } finally {
       await agent.close();
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
+      await closeServer(server);
     }
   });
 });

@@ -1,6 +1,6 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { closeServer, listenLocal } from '../../../test/helpers/local-server.js';
 import { LazyAgent } from '../../net/undici.js';
 import { ProviderError } from './provider-error.js';
 import { parseSse } from '../sse.js';
@@ -29,13 +29,11 @@ describe('provider HTTP calls (JSON)', () => {
         answer(req, res, body);
       });
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    base = await listenLocal(server);
   });
   afterAll(async () => {
     await dispatcher.close();
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
+    await closeServer(server);
   });
 
   const failure = async (p: Promise<unknown>): Promise<ProviderError> => {
@@ -110,10 +108,9 @@ describe('provider HTTP calls (JSON)', () => {
 
   it('reports a refused connection as a network error', async () => {
     const closed = http.createServer();
-    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
-    const port = (closed.address() as AddressInfo).port;
-    await new Promise((resolve) => closed.close(resolve));
-    expect((await failure(getJson(`http://127.0.0.1:${port}/x`, {}, opts()))).kind).toBe('network');
+    const gone = await listenLocal(closed);
+    await closeServer(closed);
+    expect((await failure(getJson(`${gone}/x`, {}, opts()))).kind).toBe('network');
   });
 });
 
@@ -140,12 +137,10 @@ describe('provider HTTP calls (streams)', () => {
       });
     });
     server.on('connection', () => connections++);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    base = await listenLocal(server);
   });
   afterAll(async () => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
+    await closeServer(server);
   });
 
   /** Reads events until `[DONE]`, then stops, as the providers do. */
