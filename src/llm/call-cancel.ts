@@ -43,10 +43,6 @@ export class CallCancel implements CancelSignal {
     if (i >= 0) list.splice(i, 1);
   }
 
-  throwIfAborted(): void {
-    if (this.aborted) throw this.reason;
-  }
-
   /**
    * Aborts once: sets `aborted` and `reason`, then calls each listener in the order added. A listener that throws
    * does not stop the others; its error is thrown afterwards, uncaught, as an EventTarget's listener's would be.
