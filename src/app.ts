@@ -69,6 +69,11 @@ export interface AppOptions {
   migrate?: boolean;
   /** Called on the HTTP server before routes are added (tests add hooks here). */
   configureServer?: (server: HttpServer) => void;
+  /**
+   * SQLite: checkpoint the WAL on a worker thread instead of inside commits on the event loop (long-running
+   * processes: `serve`, `worker`).
+   */
+  backgroundCheckpoints?: boolean;
   /** Run the workflow executor in this process (default: the `engine_enabled` setting; CLI commands pass false). */
   startEngine?: boolean;
   /**
@@ -130,6 +135,11 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       if (applied.length > 0) logger.info({ applied }, 'migrations applied');
     }
     signal?.throwIfAborted();
+    if (opts.backgroundCheckpoints) {
+      database.checkpointInBackground((err) =>
+        logger.error({ err }, 'WAL checkpoints are back in commits on the event loop'),
+      );
+    }
     const { db } = database;
 
     const userRepo = new UserRepository();

@@ -17,7 +17,7 @@ export function registerServeCommand(program: Command, signals?: StopSignals): v
         signals,
         messages: { stopping: 'shutting down', stopped: 'stopped' },
         start: async (abort, logger) => {
-          const app = await createApp(config, { logger, signal: abort });
+          const app = await createApp(config, { logger, signal: abort, backgroundCheckpoints: true });
           if (abort.aborted) return app;
           try {
             await app.listen();

@@ -16,7 +16,12 @@ export function registerWorkerCommand(program: Command, signals?: StopSignals): 
         signals,
         messages: { stopping: 'worker stopping', stopped: 'worker stopped' },
         start: async (abort, logger) => {
-          const app = await createApp(config, { logger, startEngine: true, signal: abort });
+          const app = await createApp(config, {
+            logger,
+            startEngine: true,
+            signal: abort,
+            backgroundCheckpoints: true,
+          });
           if (!abort.aborted) logger.info({ database: app.database.location }, 'clarion worker started');
           return app;
         },

@@ -5,6 +5,7 @@ import { Kysely, PostgresDialect, SqliteDialect, type Transaction } from 'kysely
 import { createRequire } from 'node:module';
 import type PgModule from 'pg';
 import type { Tables } from './tables.js';
+import { checkpointWhenWalGrows, type BackgroundCheckpoints } from './wal-checkpointer.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 export type Db = Kysely<Tables>;
@@ -19,6 +20,11 @@ export interface Database {
   readonly location: string;
   /** The SQLite file, for backups; undefined on PostgreSQL. */
   readonly sqliteFile?: string;
+  /**
+   * SQLite: WAL checkpoints run on a worker thread, not inside a commit on the event loop, once the WAL has grown
+   * (wal-checkpointer.ts); for a long-running server. Nothing to do on PostgreSQL.
+   */
+  checkpointInBackground(onError: (err: Error) => void): void;
   destroy(): Promise<void>;
 }
 
@@ -56,7 +62,13 @@ export function createDatabase(opts: DatabaseOptions): Database {
     const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
     const safe = new URL(url);
     if (safe.password) safe.password = '***';
-    return { db, dialect: 'postgres', location: safe.toString(), destroy: () => db.destroy() };
+    return {
+      db,
+      dialect: 'postgres',
+      location: safe.toString(),
+      checkpointInBackground: () => {},
+      destroy: () => db.destroy(),
+    };
   }
   const file = url.startsWith('sqlite:')
     ? path.resolve(url.slice('sqlite:'.length))
@@ -65,7 +77,21 @@ export function createDatabase(opts: DatabaseOptions): Database {
   const sqlite = openSqlite(file);
   const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: sqlite }) });
   sqliteByAdapter.set(db.getExecutor().adapter, sqlite);
-  return { db, dialect: 'sqlite', location: file, sqliteFile: file, destroy: () => db.destroy() };
+  let background: BackgroundCheckpoints | undefined;
+  return {
+    db,
+    dialect: 'sqlite',
+    location: file,
+    sqliteFile: file,
+    checkpointInBackground(onError) {
+      background ??= checkpointWhenWalGrows(sqlite, file, onError);
+    },
+    async destroy() {
+      // The thread closes its connection first, so the last one to close (the main one) removes the WAL.
+      await background?.stop();
+      await db.destroy();
+    },
+  };
 }
 
 /** The better-sqlite3 handle behind a Kysely SQLite database, by its adapter (shared by its transactions). */

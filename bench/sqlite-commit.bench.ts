@@ -1,0 +1,138 @@
+/**
+ * How long the event loop waits on a SQLite commit, with WAL checkpoints made inside commits (SQLite's default, the
+ * baseline) and on Clarion's checkpoint thread (src/db/wal-checkpointer.ts), measured in the same run.
+ *
+ * The load is the LLM gateway's: batches of usage rows (the real llm_usage table with its indexes, written by
+ * LlmRepository.insertUsage) at a steady pace. Each case gets a fresh, migrated database in a temp folder, a
+ * warm-up (during which the checkpoint thread starts, as it does in a server once the WAL has grown), then
+ * measured batches; the cases alternate.
+ *
+ * `npm run bench -- sqlite-commit [--rows 50] [--every 20] [--batches 1000] [--warmup 250] [--rounds 2]`
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { createDatabase } from '../src/db/database.js';
+import { migrate } from '../src/db/migrator.js';
+import { timeOrderedId } from '../src/db/time-ordered-id.js';
+import { LlmRepository } from '../src/llm/llm.repository.js';
+import type { LlmUsageTable } from '../src/llm/llm.tables.js';
+
+interface Figures {
+  commits: number[];
+  stalls: number;
+  worstStall: number;
+}
+
+async function measure(
+  background: boolean,
+  o: { rows: number; every: number; batches: number; warmup: number },
+): Promise<Figures> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'clarion-bench-commit-'));
+  const database = createDatabase({ url: `sqlite:${path.join(dir, 'bench.db')}`, dataDir: dir });
+  try {
+    await migrate(database);
+    if (background) database.checkpointInBackground((err) => console.error('checkpoint thread failed:', err));
+    const repo = new LlmRepository();
+    const row = (): LlmUsageTable => ({
+      id: timeOrderedId(),
+      user_id: '0190a5c2-7d1e-7000-8000-00000000000a',
+      api_key_id: '0190a5c2-7d1e-7000-8000-00000000000b',
+      agent_id: null,
+      run_id: null,
+      step_id: null,
+      kind: 'chat',
+      provider: 'openai',
+      model: 'gpt-4o-mini',
+      prompt_tokens: 812,
+      completion_tokens: 164,
+      cost: 0.000221,
+      latency_ms: 412.5,
+      ttft_ms: null,
+      cache_hit: 0,
+      stream: 0,
+      outcome: 'ok',
+      error_code: null,
+      created_at: new Date().toISOString(),
+    });
+    // Event-loop stalls: a 1 ms timer that fires late.
+    let last = performance.now();
+    let stalls = 0;
+    let worstStall = 0;
+    let measuring = false;
+    const timer = setInterval(() => {
+      const now = performance.now();
+      const late = now - last - 1;
+      last = now;
+      if (!measuring) return;
+      if (late > 5) stalls++;
+      worstStall = Math.max(worstStall, late);
+    }, 1);
+    const commits: number[] = [];
+    for (let b = 0; b < o.warmup + o.batches; b++) {
+      await new Promise((r) => setTimeout(r, o.every));
+      measuring = b >= o.warmup;
+      const rows = Array.from({ length: o.rows }, row);
+      const t = performance.now();
+      await repo.insertUsage(database.db, rows);
+      if (measuring) commits.push(performance.now() - t);
+    }
+    clearInterval(timer);
+    return { commits, stalls, worstStall };
+  } finally {
+    await database.destroy();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function run(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      rows: { type: 'string', default: '50' },
+      every: { type: 'string', default: '20' },
+      batches: { type: 'string', default: '1000' },
+      warmup: { type: 'string', default: '250' },
+      rounds: { type: 'string', default: '2' },
+    },
+  });
+  const o = {
+    rows: Number(values.rows),
+    every: Number(values.every),
+    batches: Number(values.batches),
+    warmup: Number(values.warmup),
+  };
+  const rounds = Number(values.rounds);
+  console.log(
+    `sqlite-commit: ${o.rows} llm_usage rows per commit every ${o.every} ms; ${o.warmup} warm-up and ${o.batches} ` +
+      `measured commits per case; ${rounds} alternating round(s); Node ${process.version}, ${os.cpus().length} cores\n`,
+  );
+  const cases = [
+    { label: 'checkpoints inside commits (SQLite default, baseline)', background: false },
+    { label: 'checkpoints on the checkpoint thread', background: true },
+  ];
+  const results = new Map<string, Figures[]>();
+  for (let r = 0; r < rounds; r++) {
+    for (const c of cases) {
+      const f = await measure(c.background, o);
+      results.set(c.label, [...(results.get(c.label) ?? []), f]);
+    }
+  }
+  console.log(
+    `${'case'.padEnd(56)} ${'commits'.padStart(8)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ` +
+      `${'max ms'.padStart(7)} ${'> 5 ms'.padStart(7)} ${'stalls > 5 ms'.padStart(14)} ${'worst stall'.padStart(12)}`,
+  );
+  for (const c of cases) {
+    for (const [i, f] of (results.get(c.label) ?? []).entries()) {
+      const s = [...f.commits].sort((a, b) => a - b);
+      const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))]!.toFixed(2);
+      console.log(
+        `${`${c.label} #${i + 1}`.padEnd(56)} ${String(s.length).padStart(8)} ${q(0.5).padStart(7)} ` +
+          `${q(0.99).padStart(7)} ${s[s.length - 1]!.toFixed(2).padStart(7)} ` +
+          `${String(s.filter((x) => x > 5).length).padStart(7)} ${String(f.stalls).padStart(14)} ` +
+          `${f.worstStall.toFixed(1).padStart(12)}`,
+      );
+    }
+  }
+}

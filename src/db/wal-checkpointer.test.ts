@@ -1,0 +1,164 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type SQLite from 'better-sqlite3';
+import { sql } from 'kysely';
+import { createDatabase, openSqlite } from './database.js';
+import { checkpointWhenWalGrows, WalCheckpointer } from './wal-checkpointer.js';
+
+let dir: string;
+let file: string;
+let sqlite: SQLite.Database;
+const open: WalCheckpointer[] = [];
+
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'clarion-wal-'));
+  file = path.join(dir, 'test.db');
+  sqlite = openSqlite(file);
+  sqlite.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL)');
+  // Everything so far into the database file, so that only checkpoints make it grow from here.
+  sqlite.pragma('wal_checkpoint(TRUNCATE)');
+});
+
+afterEach(async () => {
+  for (const c of open.splice(0)) await c.stop();
+  if (sqlite.open) sqlite.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function start(intervalMs: number, onError: (err: Error) => void = (err) => expect.fail(err.message)) {
+  const c = WalCheckpointer.start(sqlite, file, onError, intervalMs);
+  open.push(c);
+  return c;
+}
+
+/** ~2,000 pages of WAL in 40 commits: twice what makes SQLite checkpoint inside a commit by default. */
+function writeRows(): void {
+  const insert = sqlite.prepare('INSERT INTO t (body) VALUES (?)');
+  const body = 'x'.repeat(2000);
+  for (let commit = 0; commit < 40; commit++) {
+    sqlite.transaction(() => {
+      for (let i = 0; i < 100; i++) insert.run(body);
+    })();
+  }
+}
+
+const dbSize = () => fs.statSync(file).size;
+
+async function until(check: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('WalCheckpointer', () => {
+  it('takes checkpoints out of the main connection commits, and makes them on its own thread', async () => {
+    expect(sqlite.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
+    const c = start(60_000);
+    await until(() => sqlite.pragma('wal_autocheckpoint', { simple: true }) === 10_000, 'the backstop threshold');
+
+    const before = dbSize();
+    writeRows();
+    // Past 1,000 pages of WAL, yet no commit copied anything into the database file.
+    expect(dbSize()).toBe(before);
+
+    const result = await c.checkpoint();
+    expect(result.busy).toBe(0);
+    expect(result.log).toBeGreaterThan(1000);
+    expect(result.checkpointed).toBe(result.log);
+    expect(dbSize()).toBeGreaterThan(before + 7_000_000);
+  });
+
+  it('checkpoints on its own after commits, and leaves an idle database alone', async () => {
+    start(20);
+    await until(() => sqlite.pragma('wal_autocheckpoint', { simple: true }) === 10_000, 'the worker');
+    // Its first round checkpoints what there is; after that, nothing changes without a commit.
+    await new Promise((r) => setTimeout(r, 100));
+    const idle = fs.statSync(file).mtimeMs;
+    await new Promise((r) => setTimeout(r, 100));
+    expect(fs.statSync(file).mtimeMs).toBe(idle);
+
+    const before = dbSize();
+    writeRows();
+    await until(() => dbSize() > before + 7_000_000, 'a background checkpoint');
+  });
+
+  it('gives checkpoints back to the main connection when its thread cannot open the database', async () => {
+    sqlite.pragma('wal_autocheckpoint = 500');
+    let failure: Error | undefined;
+    const c = WalCheckpointer.start(sqlite, path.join(dir, 'missing.db'), (err) => (failure = err), 20);
+    open.push(c);
+    await until(() => failure !== undefined, 'the failure');
+    expect(failure?.message).toMatch(/WAL checkpoint (failed|thread exited)/);
+    expect(sqlite.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
+  });
+
+  it('starts its thread only once the WAL has grown', async () => {
+    const background = checkpointWhenWalGrows(sqlite, file, (err) => expect.fail(err.message), {
+      thresholdBytes: 1_000_000,
+      pollMs: 10,
+      intervalMs: 10,
+    });
+    try {
+      sqlite.prepare('INSERT INTO t (body) VALUES (?)').run('small');
+      await new Promise((r) => setTimeout(r, 100));
+      expect(background.checkpointer).toBeUndefined();
+      expect(sqlite.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
+
+      writeRows();
+      await until(() => sqlite.pragma('wal_autocheckpoint', { simple: true }) === 10_000, 'the thread');
+      expect(background.checkpointer).toBeDefined();
+    } finally {
+      await background.stop();
+    }
+  });
+
+  it('a process with nothing else to do waits for stop() to finish', () => {
+    sqlite.close();
+    const script = `
+      import { openSqlite } from ${JSON.stringify(path.resolve('src/db/database.ts'))};
+      import { WalCheckpointer } from ${JSON.stringify(path.resolve('src/db/wal-checkpointer.ts'))};
+      const db = openSqlite(${JSON.stringify(file)});
+      const c = WalCheckpointer.start(db, ${JSON.stringify(file)}, (err) => { throw err; }, 10);
+      await c.checkpoint();
+      await c.stop();
+      db.close();
+      console.log('stopped');
+    `;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe('stopped');
+    expect(fs.existsSync(`${file}-wal`)).toBe(false);
+  });
+
+  it('through createDatabase: starts when the WAL grows; destroy() ends the thread, then the WAL is removed', async () => {
+    sqlite.close();
+    const database = createDatabase({ url: `sqlite:${file}`, dataDir: dir });
+    database.checkpointInBackground((err) => expect.fail(err.message));
+    const autocheckpoint = async () =>
+      (await sql<{ wal_autocheckpoint: number }>`PRAGMA wal_autocheckpoint`.execute(database.db)).rows[0]
+        ?.wal_autocheckpoint;
+    for (let i = 0; i < 6; i++) {
+      await database.db
+        .insertInto('t' as never)
+        .values({ body: 'x'.repeat(500_000) } as never)
+        .execute();
+    }
+    const deadline = Date.now() + 5000;
+    while ((await autocheckpoint()) !== 10_000) {
+      if (Date.now() > deadline) throw new Error('the checkpoint thread did not start');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await database.destroy();
+    expect(fs.existsSync(`${file}-wal`)).toBe(false);
+    const again = openSqlite(file);
+    expect(again.prepare('SELECT count(*) FROM t').pluck().get()).toBe(6);
+    again.close();
+  });
+});
