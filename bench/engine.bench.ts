@@ -1,10 +1,11 @@
 /**
- * Workflow engine benchmarks (`npm run bench -- engine [--runs N] [--concurrent N] [--sustain 60s] [--only NAME]`):
+ * Workflow engine benchmarks (`npm run bench -- engine [--runs N] [--concurrent N] [--sustain 60s] [--only NAME] [--inline-checkpoints]`):
  * - throughput: N runs of a 5-step transform workflow; durable steps/s and per-step overhead, beside the
  *   rate of committed single-row inserts into the same database measured in the same run;
  * - fanout: N concurrent runs whose one step waits 200 ms on a local upstream over HTTP, against the ideal;
  * - memory: runs started continuously for a duration; heap after GC at the start and at the end.
- * Add `--postgres URL` to run on PostgreSQL instead of SQLite.
+ * Add `--postgres URL` to run on PostgreSQL instead of SQLite; `--inline-checkpoints` keeps SQLite's WAL checkpoints
+ * inside commits (its default) instead of on Clarion's checkpoint thread, as `clarion serve` runs.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -42,7 +43,10 @@ interface Ctx {
   principal: Principal;
 }
 
-async function open(pgUrl: string | undefined): Promise<Ctx & { close: () => Promise<void> }> {
+async function open(
+  pgUrl: string | undefined,
+  inlineCheckpoints: boolean,
+): Promise<Ctx & { close: () => Promise<void> }> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'clarion-bench-engine-'));
   let schema: string | undefined;
   if (pgUrl) {
@@ -72,6 +76,8 @@ async function open(pgUrl: string | undefined): Promise<Ctx & { close: () => Pro
   const app = await createApp(config, {
     logger,
     startEngine: false,
+    // As `clarion serve` runs: SQLite's WAL checkpoints on their thread, unless --inline-checkpoints.
+    backgroundCheckpoints: !inlineCheckpoints,
     announce: () => {},
     ...(schema ? { dbSchema: schema } : {}),
   });
@@ -351,14 +357,18 @@ export async function run(args: string[]): Promise<void> {
   const sustain = parseDuration(arg(args, 'sustain', '60s')) ?? 60_000;
   const only = arg(args, 'only', 'all');
   const pgUrl = args.includes('--postgres') ? arg(args, 'postgres', '') : undefined;
-  console.log(`engine bench on ${os.cpus().length} cores, node ${process.version}`);
+  const inlineCheckpoints = args.includes('--inline-checkpoints');
+  console.log(
+    `engine bench on ${os.cpus().length} cores, node ${process.version}` +
+      (pgUrl ? '' : `, SQLite WAL checkpoints ${inlineCheckpoints ? 'inside commits' : 'on their thread'}`),
+  );
   for (const [name, fn] of [
     ['throughput', (c: Ctx) => throughput(c, runs)],
     ['fanout', (c: Ctx) => fanout(c, concurrent)],
     ['memory', (c: Ctx) => memory(c, sustain)],
   ] as const) {
     if (only !== 'all' && only !== name) continue;
-    const c = await open(pgUrl || undefined);
+    const c = await open(pgUrl || undefined, inlineCheckpoints);
     try {
       await fn(c);
     } finally {
