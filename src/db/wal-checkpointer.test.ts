@@ -97,6 +97,15 @@ describe('WalCheckpointer', () => {
     expect(sqlite.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
   });
 
+  it('leaves a main connection closed before the thread is ready alone', async () => {
+    const c = start(10);
+    sqlite.close();
+    // The thread still starts, checkpoints and stops; nothing touches the closed connection.
+    const result = await c.checkpoint();
+    expect(result.busy).toBe(0);
+    await c.stop();
+  });
+
   it('starts its thread only once the WAL has grown', async () => {
     const background = checkpointWhenWalGrows(sqlite, file, (err) => expect.fail(err.message), {
       thresholdBytes: 1_000_000,

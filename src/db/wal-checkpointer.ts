@@ -47,7 +47,7 @@ export class WalCheckpointer {
     // Never what keeps the process alive; stop() ends it in an orderly way.
     this.worker.unref();
     this.worker.on('message', (m: WorkerMessage) => {
-      if (m.type === 'ready') this.sqlite.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`);
+      if (m.type === 'ready') this.setAutocheckpoint(BACKSTOP_PAGES);
       else if (m.type === 'checkpointed') this.waiting.get(m.id)?.(m.result);
       else if (m.type === 'error') this.fail(new Error(`WAL checkpoint failed: ${m.message}`));
     });
@@ -94,11 +94,16 @@ export class WalCheckpointer {
     return this.stopping;
   }
 
+  /** On the main connection, unless it was closed meanwhile (a handler that threw here would end the process). */
+  private setAutocheckpoint(pages: number): void {
+    if (this.sqlite.open) this.sqlite.pragma(`wal_autocheckpoint = ${pages}`);
+  }
+
   /** The thread is gone or cannot checkpoint: the main connection checkpoints itself again, as SQLite does. */
   private fail(err: Error): void {
     if (this.failed || this.stopping) return;
     this.failed = true;
-    this.sqlite.pragma(`wal_autocheckpoint = ${SQLITE_DEFAULT_PAGES}`);
+    this.setAutocheckpoint(SQLITE_DEFAULT_PAGES);
     this.onError(err);
     void this.worker.terminate();
   }
@@ -123,6 +128,10 @@ export function checkpointWhenWalGrows(
 ): BackgroundCheckpoints {
   let checkpointer: WalCheckpointer | undefined;
   const timer = setInterval(() => {
+    if (!sqlite.open) {
+      clearInterval(timer); // closed without stop()
+      return;
+    }
     let size: number;
     try {
       size = fs.statSync(`${file}-wal`).size;
