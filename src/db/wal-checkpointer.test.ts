@@ -29,7 +29,7 @@ afterEach(async () => {
 });
 
 function start(intervalMs: number, onError: (err: Error) => void = (err) => expect.fail(err.message)) {
-  const c = WalCheckpointer.start(sqlite, file, onError, intervalMs);
+  const c = new WalCheckpointer(sqlite, file, onError, intervalMs);
   open.push(c);
   return c;
 }
@@ -90,7 +90,7 @@ describe('WalCheckpointer', () => {
   it('gives checkpoints back to the main connection when its thread cannot open the database', async () => {
     sqlite.pragma('wal_autocheckpoint = 500');
     let failure: Error | undefined;
-    const c = WalCheckpointer.start(sqlite, path.join(dir, 'missing.db'), (err) => (failure = err), 20);
+    const c = new WalCheckpointer(sqlite, path.join(dir, 'missing.db'), (err) => (failure = err), 20);
     open.push(c);
     await until(() => failure !== undefined, 'the failure');
     expect(failure?.message).toMatch(/WAL checkpoint (failed|thread exited)/);
@@ -132,7 +132,7 @@ describe('WalCheckpointer', () => {
       import { openSqlite } from ${JSON.stringify(path.resolve('src/db/database.ts'))};
       import { WalCheckpointer } from ${JSON.stringify(path.resolve('src/db/wal-checkpointer.ts'))};
       const db = openSqlite(${JSON.stringify(file)});
-      const c = WalCheckpointer.start(db, ${JSON.stringify(file)}, (err) => { throw err; }, 10);
+      const c = new WalCheckpointer(db, ${JSON.stringify(file)}, (err) => { throw err; }, 10);
       await c.checkpoint();
       await c.stop();
       db.close();

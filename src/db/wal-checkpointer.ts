@@ -30,11 +30,12 @@ export class WalCheckpointer {
   private nextId = 0;
   private readonly waiting = new Map<number, (r: CheckpointResult) => void>();
 
-  private constructor(
+  /** Starts checkpointing `file` (the database `sqlite` has open) on a worker thread, every `intervalMs`. */
+  constructor(
     private readonly sqlite: SQLite.Database,
     file: string,
-    intervalMs: number,
     private readonly onError: (err: Error) => void,
+    intervalMs = 1000,
   ) {
     this.worker = new Worker(WORKER_SOURCE, {
       eval: true,
@@ -48,8 +49,10 @@ export class WalCheckpointer {
     this.worker.unref();
     this.worker.on('message', (m: WorkerMessage) => {
       if (m.type === 'ready') this.setAutocheckpoint(BACKSTOP_PAGES);
-      else if (m.type === 'checkpointed') this.waiting.get(m.id)?.(m.result);
-      else if (m.type === 'error') this.fail(new Error(`WAL checkpoint failed: ${m.message}`));
+      else if (m.type === 'checkpointed') {
+        this.waiting.get(m.id)?.(m.result);
+        this.waiting.delete(m.id);
+      } else if (m.type === 'error') this.fail(new Error(`WAL checkpoint failed: ${m.message}`));
     });
     this.worker.on('error', (err) => this.fail(err));
     this.exited = new Promise((resolve) => {
@@ -60,24 +63,11 @@ export class WalCheckpointer {
     });
   }
 
-  /** Starts checkpointing `file` (the database `sqlite` has open) on a worker thread. */
-  static start(
-    sqlite: SQLite.Database,
-    file: string,
-    onError: (err: Error) => void,
-    intervalMs = 1000,
-  ): WalCheckpointer {
-    return new WalCheckpointer(sqlite, file, intervalMs, onError);
-  }
-
   /** Checkpoints now (tests and diagnostics): the WAL's frames and how many are in the database file. */
   checkpoint(): Promise<CheckpointResult> {
     const id = ++this.nextId;
     return new Promise((resolve) => {
-      this.waiting.set(id, (r) => {
-        this.waiting.delete(id);
-        resolve(r);
-      });
+      this.waiting.set(id, resolve);
       this.worker.postMessage({ type: 'checkpoint', id });
     });
   }
@@ -117,14 +107,19 @@ export interface BackgroundCheckpoints {
 }
 
 /**
- * Starts a WalCheckpointer for `file` once its WAL file reaches `thresholdBytes` (looked at every `pollMs`);
- * until then SQLite checkpoints in commits as usual.
+ * Starts a WalCheckpointer for `file` once its WAL file reaches `thresholdBytes` (looked at every `pollMs`; by
+ * default half of the WAL at which SQLite checkpoints, in the database's page size); until then SQLite checkpoints
+ * in commits as usual.
  */
 export function checkpointWhenWalGrows(
   sqlite: SQLite.Database,
   file: string,
   onError: (err: Error) => void,
-  { thresholdBytes = (SQLITE_DEFAULT_PAGES / 2) * 4096, pollMs = 1000, intervalMs = 1000 } = {},
+  {
+    thresholdBytes = (SQLITE_DEFAULT_PAGES / 2) * (sqlite.pragma('page_size', { simple: true }) as number),
+    pollMs = 1000,
+    intervalMs = 1000,
+  } = {},
 ): BackgroundCheckpoints {
   let checkpointer: WalCheckpointer | undefined;
   const timer = setInterval(() => {
@@ -140,7 +135,7 @@ export function checkpointWhenWalGrows(
     }
     if (size < thresholdBytes) return;
     clearInterval(timer);
-    checkpointer = WalCheckpointer.start(sqlite, file, onError, intervalMs);
+    checkpointer = new WalCheckpointer(sqlite, file, onError, intervalMs);
   }, pollMs);
   timer.unref();
   return {
