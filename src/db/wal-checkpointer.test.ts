@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type SQLite from 'better-sqlite3';
 import { sql } from 'kysely';
 import { createDatabase, openSqlite } from './database.js';
+import { until } from '../../test/helpers/until.js';
 import { checkpointWhenWalGrows, WalCheckpointer } from './wal-checkpointer.js';
 
 let dir: string;
@@ -47,19 +48,13 @@ function writeRows(): void {
 
 const dbSize = () => fs.statSync(file).size;
 
-async function until(check: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 describe('WalCheckpointer', () => {
   it('takes checkpoints out of the main connection commits, and makes them on its own thread', async () => {
     expect(sqlite.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
     const c = start(60_000);
-    await until(() => sqlite.pragma('wal_autocheckpoint', { simple: true }) === 10_000, 'the backstop threshold');
+    await until(() => sqlite.pragma('wal_autocheckpoint', { simple: true }) === 10_000, {
+      what: 'the backstop threshold',
+    });
 
     const before = dbSize();
     writeRows();
@@ -75,7 +70,7 @@ describe('WalCheckpointer', () => {
 
   it('checkpoints on its own after commits, and leaves an idle database alone', async () => {
     start(20);
-    await until(() => sqlite.pragma('wal_autocheckpoint', { simple: true }) === 10_000, 'the worker');
+    await until(() => sqlite.pragma('wal_autocheckpoint', { simple: true }) === 10_000, { what: 'the worker' });
     // Its first round checkpoints what there is; after that, nothing changes without a commit.
     await new Promise((r) => setTimeout(r, 100));
     const idle = fs.statSync(file).mtimeMs;
@@ -84,7 +79,7 @@ describe('WalCheckpointer', () => {
 
     const before = dbSize();
     writeRows();
-    await until(() => dbSize() > before + 7_000_000, 'a background checkpoint');
+    await until(() => dbSize() > before + 7_000_000, { what: 'a background checkpoint' });
   });
 
   it('gives checkpoints back to the main connection when its thread cannot open the database', async () => {
@@ -92,7 +87,7 @@ describe('WalCheckpointer', () => {
     let failure: Error | undefined;
     const c = new WalCheckpointer(sqlite, path.join(dir, 'missing.db'), (err) => (failure = err), 20);
     open.push(c);
-    await until(() => failure !== undefined, 'the failure');
+    await until(() => failure !== undefined, { what: 'the failure' });
     expect(failure?.message).toMatch(/WAL checkpoint (failed|thread exited)/);
     expect(sqlite.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
   });
@@ -119,7 +114,7 @@ describe('WalCheckpointer', () => {
       expect(sqlite.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
 
       writeRows();
-      await until(() => sqlite.pragma('wal_autocheckpoint', { simple: true }) === 10_000, 'the thread');
+      await until(() => sqlite.pragma('wal_autocheckpoint', { simple: true }) === 10_000, { what: 'the thread' });
       expect(background.checkpointer).toBeDefined();
     } finally {
       await background.stop();
@@ -159,11 +154,7 @@ describe('WalCheckpointer', () => {
         .values({ body: 'x'.repeat(500_000) } as never)
         .execute();
     }
-    const deadline = Date.now() + 5000;
-    while ((await autocheckpoint()) !== 10_000) {
-      if (Date.now() > deadline) throw new Error('the checkpoint thread did not start');
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await until(async () => (await autocheckpoint()) === 10_000, { everyMs: 50, what: 'the checkpoint thread' });
     await database.destroy();
     expect(fs.existsSync(`${file}-wal`)).toBe(false);
     const again = openSqlite(file);

@@ -2,6 +2,7 @@ import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { EventBus } from '../events/event-bus.js';
 import { InProcessEventBus } from '../events/in-process-event-bus.js';
+import { until } from '../../test/helpers/until.js';
 import { BUDGETS_CHANNEL, LLM_CHANNEL, RegistrySync, type Reloadable } from './registry-sync.js';
 
 /** A registry whose loads the test finishes by hand, counting them and how many ran at once. */
@@ -40,14 +41,6 @@ class FakeRegistry implements Reloadable {
 
 const logger = pino({ level: 'silent' });
 const tick = () => new Promise((r) => setTimeout(r, 0));
-
-async function until(what: () => boolean, ms = 2000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!what()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 describe('RegistrySync', () => {
   let bus: EventBus;
