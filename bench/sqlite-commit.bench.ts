@@ -9,15 +9,14 @@
  *
  * `npm run bench -- sqlite-commit [--rows 50] [--every 20] [--batches 1000] [--warmup 250] [--rounds 2]`
  */
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { createDatabase } from '../src/db/database.js';
 import { migrate } from '../src/db/migrator.js';
 import { timeOrderedId } from '../src/db/time-ordered-id.js';
 import { LlmRepository } from '../src/llm/llm.repository.js';
 import type { LlmUsageTable } from '../src/llm/llm.tables.js';
+import { argValue, removeTempDirsOnExit, table, tempDir } from './support/processes.js';
 
 interface Figures {
   commits: number[];
@@ -29,7 +28,7 @@ async function measure(
   background: boolean,
   o: { rows: number; every: number; batches: number; warmup: number },
 ): Promise<Figures> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'clarion-bench-commit-'));
+  const dir = tempDir('commit');
   const database = createDatabase({ url: `sqlite:${path.join(dir, 'bench.db')}`, dataDir: dir });
   try {
     await migrate(database);
@@ -82,28 +81,18 @@ async function measure(
     return { commits, stalls, worstStall };
   } finally {
     await database.destroy();
-    fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
 export async function run(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      rows: { type: 'string', default: '50' },
-      every: { type: 'string', default: '20' },
-      batches: { type: 'string', default: '1000' },
-      warmup: { type: 'string', default: '250' },
-      rounds: { type: 'string', default: '2' },
-    },
-  });
+  removeTempDirsOnExit();
   const o = {
-    rows: Number(values.rows),
-    every: Number(values.every),
-    batches: Number(values.batches),
-    warmup: Number(values.warmup),
+    rows: Number(argValue(args, 'rows') ?? 50),
+    every: Number(argValue(args, 'every') ?? 20),
+    batches: Number(argValue(args, 'batches') ?? 1000),
+    warmup: Number(argValue(args, 'warmup') ?? 250),
   };
-  const rounds = Number(values.rounds);
+  const rounds = Number(argValue(args, 'rounds') ?? 2);
   console.log(
     `sqlite-commit: ${o.rows} llm_usage rows per commit every ${o.every} ms; ${o.warmup} warm-up and ${o.batches} ` +
       `measured commits per case; ${rounds} alternating round(s); Node ${process.version}, ${os.cpus().length} cores\n`,
@@ -119,20 +108,22 @@ export async function run(args: string[]): Promise<void> {
       results.set(c.label, [...(results.get(c.label) ?? []), f]);
     }
   }
-  console.log(
-    `${'case'.padEnd(56)} ${'commits'.padStart(8)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ` +
-      `${'max ms'.padStart(7)} ${'> 5 ms'.padStart(7)} ${'stalls > 5 ms'.padStart(14)} ${'worst stall'.padStart(12)}`,
-  );
+  const rows: (string | number)[][] = [];
   for (const c of cases) {
     for (const [i, f] of (results.get(c.label) ?? []).entries()) {
       const s = [...f.commits].sort((a, b) => a - b);
       const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))]!.toFixed(2);
-      console.log(
-        `${`${c.label} #${i + 1}`.padEnd(56)} ${String(s.length).padStart(8)} ${q(0.5).padStart(7)} ` +
-          `${q(0.99).padStart(7)} ${s[s.length - 1]!.toFixed(2).padStart(7)} ` +
-          `${String(s.filter((x) => x > 5).length).padStart(7)} ${String(f.stalls).padStart(14)} ` +
-          `${f.worstStall.toFixed(1).padStart(12)}`,
-      );
+      rows.push([
+        `${c.label} #${i + 1}`,
+        s.length,
+        q(0.5),
+        q(0.99),
+        s[s.length - 1]!.toFixed(2),
+        s.filter((x) => x > 5).length,
+        f.stalls,
+        f.worstStall.toFixed(1),
+      ]);
     }
   }
+  console.log(table(['case', 'commits', 'p50 ms', 'p99 ms', 'max ms', '> 5 ms', 'stalls > 5 ms', 'worst stall'], rows));
 }
