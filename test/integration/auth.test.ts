@@ -244,6 +244,26 @@ describe.each(testDialects())('auth on %s', (dialect) => {
     expect(after.body.error.code).toBe('API_KEY_INVALID');
   });
 
+  it('/auth/me from a cached credential answers the same JSON, and the new user once a change drops the cache', async () => {
+    const u = await s.createUser('operator');
+    const key = (await s.request('POST', '/api/v1/api-keys', { token: u.token, body: { name: 'me' } })).body.key;
+    const first = await me(key);
+    const second = await me(key);
+    expect(first.status).toBe(200);
+    expect(first.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect(second.text).toBe(first.text);
+    expect(first.body).toMatchObject({ via: 'api_key', user: { id: u.id, email: `${u.username}@example.test` } });
+    expect(first.body.user).not.toHaveProperty('password_hash');
+    const patched = await s.request('PATCH', `/api/v1/users/${u.id}`, {
+      token: s.admin.token,
+      body: { email: `${u.username}@elsewhere.test` },
+    });
+    expect(patched.status).toBe(200);
+    const after = await me(key);
+    expect(after.status).toBe(200);
+    expect(after.body.user.email).toBe(`${u.username}@elsewhere.test`);
+  });
+
   it('an expired API key or session stops working', async () => {
     const db = s.app.database.db;
     const k = await s.request('POST', '/api/v1/api-keys', {
