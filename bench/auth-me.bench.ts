@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- auth-me [--duration 10] [--warmup 3] [--connections 100] [--load autocannon|wrk] [--rounds N] [--profile] [--env K=V] [--node-flag F] [--nice N] [--compare PATH] [--floor]`
+ * `npm run bench -- auth-me [--duration 10] [--warmup 3] [--connections 100] [--load autocannon|wrk|h2load] [--rounds N] [--profile] [--env K=V] [--node-flag F] [--nice N] [--compare PATH] [--floor]`
  *
  * GET /api/v1/auth/me with an API key and with an access JWT against Clarion from dist/, side by side with a
  * bare Fastify hello-world measured in the same run. Each server runs in its own child process on core 1;
@@ -69,8 +69,8 @@ interface LoadOpts {
   connections: number;
   duration: number;
   warmup: number;
-  /** autocannon (in this process, on core 0) or wrk (a C load generator, on core 0). */
-  generator: 'autocannon' | 'wrk';
+  /** autocannon (in this process, on core 0), or wrk or h2load (C load generators, on core 0). */
+  generator: 'autocannon' | 'wrk' | 'h2load';
 }
 
 /** One wrk run: req/s, latency percentiles in ms, non-2xx answers and socket errors. */
@@ -96,6 +96,37 @@ function wrk(url: string, headers: Record<string, string>, connections: number, 
   };
 }
 
+/**
+ * One h2load run over HTTP/1.1 (nghttp2's load generator, Debian package `nghttp2-client`): req/s from its summary,
+ * latency percentiles computed here from its per-request log (microseconds from a request's start to the end of
+ * its response), non-2xx answers and failed requests.
+ */
+function h2load(url: string, headers: Record<string, string>, connections: number, seconds: number) {
+  const log = path.join(tempDir('h2load'), 'requests.tsv');
+  const args = ['-c', '0', 'h2load', '--h1', '-t1', `-c${connections}`, `-D${seconds}`, `--log-file=${log}`];
+  for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
+  const out = execFileSync('taskset', [...args, url], { encoding: 'utf8' });
+  const statuses = out.match(/status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/);
+  const requests = out.match(/requests: \d+ total, \d+ started, \d+ done, \d+ succeeded, (\d+) failed, (\d+) errored/);
+  if (!statuses || !requests) throw new Error(`h2load printed no summary:\n${out}`);
+  const ms: number[] = [];
+  for (const line of fs.readFileSync(log, 'utf8').split('\n')) {
+    const cols = line.split('\t');
+    if (cols.length >= 3 && cols[1] !== '-1') ms.push(Number(cols[2]) / 1000);
+  }
+  fs.rmSync(log);
+  if (ms.length === 0) throw new Error(`h2load logged no request:\n${out}`);
+  ms.sort((a, b) => a - b);
+  const at = (q: number) => Math.round(ms[Math.min(ms.length - 1, Math.floor(q * ms.length))]! * 100) / 100;
+  return {
+    rps: Number(out.match(/finished in [\d.]+m?s, ([\d.]+) req\/s/)?.[1]),
+    p50: at(0.5),
+    p99: at(0.99),
+    non2xx: Number(statuses[2]) + Number(statuses[3]) + Number(statuses[4]),
+    errors: Number(requests[1]) + Number(requests[2]),
+  };
+}
+
 async function load(
   name: string,
   url: string,
@@ -103,10 +134,11 @@ async function load(
   opts: LoadOpts,
   serverPid: number,
 ): Promise<Measured> {
-  if (opts.generator === 'wrk') {
-    if (opts.warmup > 0) wrk(url, headers, opts.connections, opts.warmup);
+  if (opts.generator !== 'autocannon') {
+    const generator = opts.generator === 'wrk' ? wrk : h2load;
+    if (opts.warmup > 0) generator(url, headers, opts.connections, opts.warmup);
     const cpu0 = cpuSeconds(serverPid);
-    const r = wrk(url, headers, opts.connections, opts.duration);
+    const r = generator(url, headers, opts.connections, opts.duration);
     return { name, ...r, serverCpu: (cpuSeconds(serverPid) - cpu0) / opts.duration };
   }
   if (opts.warmup > 0) await autocannon({ url, headers, connections: opts.connections, duration: opts.warmup });
@@ -189,7 +221,7 @@ export async function run(args: string[]): Promise<void> {
     connections: Number(argValue(args, 'connections') ?? 100),
     generator: (argValue(args, 'load') ?? 'autocannon') as LoadOpts['generator'],
   };
-  if (!['autocannon', 'wrk'].includes(opts.generator)) throw new Error('--load is autocannon or wrk');
+  if (!['autocannon', 'wrk', 'h2load'].includes(opts.generator)) throw new Error('--load is autocannon, wrk or h2load');
   ensureBuilt();
   const pinning = pinSelf() + applyNice(args);
   const before = machineNote();
@@ -303,7 +335,18 @@ export async function run(args: string[]): Promise<void> {
   console.log(`${extra.note}\n`);
   console.log(
     table(
-      ['case', 'req/s', 'p50 ms', 'p99 ms', '% of hello-world', 'non-2xx', 'errors', 'server CPU', 'µs CPU/req'],
+      [
+        'case',
+        'req/s',
+        'p50 ms',
+        'p99 ms',
+        '% of hello-world',
+        'non-2xx',
+        'errors',
+        'server CPU',
+        'µs CPU/req',
+        'p99 ms by round',
+      ],
       results.map((r, i) => [
         r.name,
         Math.round(r.rps),
@@ -314,6 +357,7 @@ export async function run(args: string[]): Promise<void> {
         r.errors,
         `${Math.round(r.serverCpu * 100)}%`,
         `${median(cpuPerReq[i]!).toFixed(1)} (best ${Math.min(...cpuPerReq[i]!).toFixed(1)})`,
+        rows[i]!.map((r) => r.p99).join(' '),
       ]),
     ),
   );
