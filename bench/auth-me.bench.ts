@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- auth-me [--duration 10] [--warmup 3] [--connections 100] [--load autocannon|wrk|h2load] [--rounds N] [--profile] [--env K=V] [--node-flag F] [--nice N] [--compare PATH] [--floor]`
+ * `npm run bench -- auth-me [--duration 10] [--warmup 3] [--connections 100] [--load autocannon|wrk|h2load] [--rounds N] [--settle 5] [--profile] [--env K=V] [--node-flag F] [--nice N] [--compare PATH] [--floor]`
  *
  * GET /api/v1/auth/me with an API key and with an access JWT against Clarion from dist/, side by side with a
  * bare Fastify hello-world measured in the same run. Each server runs in its own child process on core 1;
@@ -232,6 +232,7 @@ export async function run(args: string[]): Promise<void> {
   // table gives each case's median round. A --profile run is one round (a profile covers its process's last
   // seconds).
   const rounds = profile ? 1 : Number(argValue(args, 'rounds') ?? 1);
+  const settle = Number(argValue(args, 'settle') ?? 5);
   const profiles: [string, string][] = [];
   const servers: Spawned[] = [];
   const cases: { name: string; url: string; headers: Record<string, string>; pid: number }[] = [];
@@ -299,6 +300,11 @@ export async function run(args: string[]): Promise<void> {
       await waitFor200(floorUrl, floor);
       cases.push({ name: "fastify with /auth/me's answer (floor)", url: floorUrl, headers: {}, pid: floor.pid });
     }
+    // Each server first runs under load for --settle seconds, unmeasured: V8 optimises a fresh process's code on the
+    // server's one core for its first ~2-5 s of load, so without it the first round measures the JIT, not the server.
+    if (settle > 0) {
+      for (const c of cases) await load(c.name, c.url, c.headers, { ...opts, warmup: 0, duration: settle }, c.pid);
+    }
     for (let round = 0; round < rounds; round++) {
       for (const [i, c] of cases.entries()) {
         // With --profile, each server is stopped right after its case, so its profile ends with its own load.
@@ -326,7 +332,7 @@ export async function run(args: string[]): Promise<void> {
   const baseline = results[0]!.rps;
   console.log(
     `\nauth-me: ${opts.connections} connections, ${opts.warmup} s warm-up + ${opts.duration} s per case, ` +
-      `${rounds} round(s), medians shown; ${pinning}`,
+      `${rounds} round(s) after ${settle} s of unmeasured load on each server, medians shown; ${pinning}`,
   );
   console.log(
     `Clarion: node dist/main.js serve, SQLite in a temp dir, log level info (to a file), ` +
