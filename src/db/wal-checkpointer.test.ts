@@ -7,7 +7,7 @@ import type SQLite from 'better-sqlite3';
 import { sql } from 'kysely';
 import { createDatabase, openSqlite } from './database.js';
 import { until } from '../../test/helpers/until.js';
-import { checkpointWhenWalGrows, WalCheckpointer } from './wal-checkpointer.js';
+import { checkpointWhenWalGrows, WalCheckpointer, WORKER_NICE } from './wal-checkpointer.js';
 
 let dir: string;
 let file: string;
@@ -81,6 +81,22 @@ describe('WalCheckpointer', () => {
     writeRows();
     await until(() => dbSize() > before + 7_000_000, { what: 'a background checkpoint' });
   });
+
+  it.runIf(process.platform === 'linux' && os.getPriority() !== WORKER_NICE)(
+    'runs its thread below the priority of the event loop (Linux)',
+    async () => {
+      // Field 19 of /proc/<pid>/task/<tid>/stat is the thread's nice value.
+      const niceOf = (tid: string) =>
+        Number(fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
+      const niced = () => fs.readdirSync('/proc/self/task').filter((tid) => niceOf(tid) === WORKER_NICE).length;
+      const before = niced();
+      const c = start(50);
+      await until(() => niced() === before + 1);
+      expect(niceOf(String(process.pid))).toBe(os.getPriority());
+      await c.stop();
+      await until(() => niced() === before);
+    },
+  );
 
   it('gives checkpoints back to the main connection when its thread cannot open the database', async () => {
     sqlite.pragma('wal_autocheckpoint = 500');
