@@ -177,7 +177,8 @@ const { parentPort, workerData } = require('node:worker_threads');
 // there). Its work can wait; a request should not wait for it (its first collections took 5-9 ms of the core).
 try {
   const tid = Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop());
-  require('node:os').setPriority(tid, ${WORKER_NICE});
+  const os = require('node:os');
+  if (os.getPriority(tid) < ${WORKER_NICE}) os.setPriority(tid, ${WORKER_NICE});
 } catch {}
 const Database = require(workerData.module);
 let db;
