@@ -24,6 +24,7 @@ import {
   machineNote,
   helloWorldSource,
   mainJs,
+  percentile,
   pinSelf,
   removeTempDirsOnExit,
   spawnNode,
@@ -117,11 +118,11 @@ function h2load(url: string, headers: Record<string, string>, connections: numbe
   fs.rmSync(log);
   if (ms.length === 0) throw new Error(`h2load logged no request:\n${out}`);
   ms.sort((a, b) => a - b);
-  const at = (q: number) => Math.round(ms[Math.min(ms.length - 1, Math.floor(q * ms.length))]! * 100) / 100;
+  const at = (p: number) => Math.round(percentile(ms, p) * 100) / 100;
   return {
     rps: Number(out.match(/finished in [\d.]+m?s, ([\d.]+) req\/s/)?.[1]),
-    p50: at(0.5),
-    p99: at(0.99),
+    p50: at(50),
+    p99: at(99),
     non2xx: Number(statuses[2]) + Number(statuses[3]) + Number(statuses[4]),
     errors: Number(requests[1]) + Number(requests[2]),
   };

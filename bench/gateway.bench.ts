@@ -23,6 +23,7 @@ import {
   freePort,
   machineNote,
   mainJs,
+  percentile,
   pinSelf,
   root,
   spawnNode,
@@ -73,9 +74,6 @@ interface Sample {
   /** HTTP status, or 0 for a connection error. */
   status: number;
 }
-
-const pct = (sorted: number[], p: number): number =>
-  sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : NaN;
 
 async function json(url: string, init: RequestInit & { body?: string }): Promise<Record<string, unknown>> {
   const res = await fetch(url, { ...init, headers: { 'content-type': 'application/json', ...init.headers } });
@@ -141,7 +139,7 @@ function summarize(name: string, samples: Sample[]) {
   const failed = new Map<number, number>();
   for (const s of samples) if (!s.ok) failed.set(s.status, (failed.get(s.status) ?? 0) + 1);
   const errors = [...failed].map(([status, n]) => `${n}×${status || 'conn'}`).join(' ') || '0';
-  return { name, n: samples.length, errors, p50: pct(ok, 50), p99: pct(ok, 99) };
+  return { name, n: samples.length, errors, p50: percentile(ok, 50), p99: percentile(ok, 99) };
 }
 
 async function startClarion(

@@ -16,6 +16,7 @@ import { createDatabase } from '../src/db/database.js';
 import { migrate } from '../src/db/migrator.js';
 import { nowIso } from '../src/db/time.js';
 import { createMemoryService } from '../src/memory/memory.module.js';
+import { percentile } from './support/processes.js';
 
 function arg(args: string[], name: string, def: number): number {
   const i = args.indexOf(`--${name}`);
@@ -58,10 +59,11 @@ function plainScan(all: Float32Array, n: number, dims: number, q: Float32Array, 
   return best.map((b) => b.i);
 }
 
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
-};
+const pct = (xs: number[], p: number) =>
+  percentile(
+    [...xs].sort((a, b) => a - b),
+    p,
+  );
 const ms = (n: number) => `${n.toFixed(2)} ms`;
 
 export async function run(args: string[]): Promise<void> {

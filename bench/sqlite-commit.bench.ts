@@ -16,7 +16,7 @@ import { migrate } from '../src/db/migrator.js';
 import { timeOrderedId } from '../src/db/time-ordered-id.js';
 import { LlmRepository } from '../src/llm/llm.repository.js';
 import type { LlmUsageTable } from '../src/llm/llm.tables.js';
-import { argValue, removeTempDirsOnExit, table, tempDir } from './support/processes.js';
+import { argValue, percentile, removeTempDirsOnExit, table, tempDir } from './support/processes.js';
 
 interface Figures {
   commits: number[];
@@ -112,12 +112,12 @@ export async function run(args: string[]): Promise<void> {
   for (const c of cases) {
     for (const [i, f] of (results.get(c.label) ?? []).entries()) {
       const s = [...f.commits].sort((a, b) => a - b);
-      const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))]!.toFixed(2);
+      const q = (p: number) => percentile(s, p).toFixed(2);
       rows.push([
         `${c.label} #${i + 1}`,
         s.length,
-        q(0.5),
-        q(0.99),
+        q(50),
+        q(99),
         s[s.length - 1]!.toFixed(2),
         s.filter((x) => x > 5).length,
         f.stalls,

@@ -208,6 +208,10 @@ export function rssMb(pid: number): number {
   return Number(m[1]) / 1024;
 }
 
+/** The value at `p` percent of `sorted` (ascending), by the nearest rank at or below it; NaN when it is empty. */
+export const percentile = (sorted: readonly number[], p: number): number =>
+  sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : NaN;
+
 export const median = (values: number[]): number => {
   const s = [...values].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
