@@ -17,14 +17,6 @@ export interface AuthRoutesDeps {
 
 const tags = ['auth'];
 
-/** Principals share their role's permission set, so its sorted list is made once per set. */
-const sortedLists = new WeakMap<ReadonlySet<string>, string[]>();
-function sortedPermissions(set: ReadonlySet<string>): string[] {
-  let list = sortedLists.get(set);
-  if (!list) sortedLists.set(set, (list = [...set].sort()));
-  return list;
-}
-
 export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesDeps> = async (app, { auth, users, attempts }) => {
   app.post('/register', { schema: { tags, body: RegisterBody, response: { 201: User } } }, async (req, reply) =>
     reply.status(201).send(await users.register(req.principal, req.body)),
@@ -85,7 +77,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesDeps> = async (app,
   // route. The handler is synchronous for the same reason: an async one costs a promise and a microtask turn.
   const meBodies = new WeakMap<Principal, string>();
   const meBody = (reply: FastifyReply, p: Principal, user: User): string =>
-    reply.serialize({ user, permissions: sortedPermissions(p.permissions), via: p.via }) as string;
+    reply.serialize({ user, permissions: [...p.permissions].sort(), via: p.via }) as string;
   const me = (req: FastifyRequest, reply: FastifyReply): void => {
     const p = principalOf(req);
     reply.type('application/json; charset=utf-8');
